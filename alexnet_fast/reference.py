@@ -1,0 +1,27 @@
+"""The `reference` backend: plain PyTorch ops, the definition of each op's
+semantics. Low precision is computed in float32 and rounded once, like the
+fast kernels (PyTorch's CPU LRN has no float16/bfloat16 kernels at all)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def relu_lrn(x: torch.Tensor, size: int, alpha: float, beta: float, k: float, apply_relu: bool) -> torch.Tensor:
+    a = torch.relu(x) if apply_relu else x
+    if x.dtype in _LOW_PRECISION:
+        return F.local_response_norm(a.float(), size, alpha, beta, k).to(x.dtype)
+    out = F.local_response_norm(a, size, alpha, beta, k)
+    # F.local_response_norm returns its input itself for an empty tensor.
+    return out.clone() if out is a else out
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    return F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=return_indices)
+
+
+def relu_lrn_max_pool2d(x, size, alpha, beta, k, kernel_size, stride, padding, ceil_mode):
+    normalised = relu_lrn(x, size, alpha, beta, k, apply_relu=True)
+    return F.max_pool2d(normalised, kernel_size, stride, padding, ceil_mode=ceil_mode)

@@ -1,0 +1,96 @@
+"""The (N, C, S) view of an (N, C, *) tensor, as csrc/channel_layout.h.
+
+Kernels handle the two dense layouts without a copy:
+  channels-first (contiguous):  stride_c = S, stride_s = 1
+  channels-last (NHWC, NDHWC):  stride_c = 1, stride_s = C
+Any other strides are copied to contiguous once.
+"""
+from typing import NamedTuple
+
+import torch
+
+
+class ChannelView(NamedTuple):
+    tensor: torch.Tensor  # x itself, or a contiguous copy
+    batch: int
+    channels: int
+    spatial: int
+    stride_batch: int
+    stride_channel: int
+    stride_spatial: int
+
+
+def _spatial_collapses(t: torch.Tensor, inner: int) -> bool:
+    expected = inner
+    for d in range(t.dim() - 1, 1, -1):
+        if t.size(d) != 1 and t.stride(d) != expected:
+            return False
+        expected *= t.size(d)
+    return True
+
+
+def channel_view(x: torch.Tensor) -> ChannelView:
+    n, c = x.shape[0], x.shape[1]
+    s = 1
+    for size in x.shape[2:]:
+        s *= size
+    if x.is_contiguous():
+        return ChannelView(x, n, c, s, c * s, s, 1)
+    batch_dense = n == 1 or x.stride(0) == c * s
+    if (c == 1 or x.stride(1) == 1) and _spatial_collapses(x, c) and batch_dense:
+        return ChannelView(x, n, c, s, c * s, 1, c)
+    return channel_view(x.contiguous())
+
+
+def same_layout_as(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` laid out exactly like ``like`` (a ChannelView tensor)."""
+    if t.stride() == like.stride():
+        return t
+    out = torch.empty_like(like)
+    out.copy_(t)
+    return out
+
+
+def pooling_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling_output_shape: floor (or ceil) of
+    (size + 2 padding - dilation (kernel - 1) - 1) / stride, plus one; with
+    ceil_mode a last window that would start in the right padding is dropped.
+    Works on symbolic sizes without adding a guard (sym_ite)."""
+    numerator = size + 2 * padding - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        numerator = numerator + (stride - 1)
+    out = numerator // stride + 1  # floor division, as PyTorch's div_rtn
+    if ceil_mode:
+        out = torch.sym_ite((out - 1) * stride >= size + padding, out - 1, out)
+    return out
+
+
+def suggest_memory_format(t: torch.Tensor) -> torch.memory_format:
+    """Tensor.suggest_memory_format() of a 4-D tensor, which Python does not
+    expose (c10's is_channels_last_strides_2d_s4): channels_last when the
+    strides order C < W < H < N, size-1 dims resolved as PyTorch does."""
+    sizes, strides = t.shape, t.stride()
+    if strides[1] == 0:
+        return torch.contiguous_format
+    smallest = 0
+    for d in (1, 3, 2, 0):
+        if sizes[d] == 0 or strides[d] < smallest:
+            return torch.contiguous_format
+        # N111 with equal strides and N11W sliced on W: PyTorch falls back to NCHW.
+        if d == 0 and smallest == strides[1]:
+            return torch.contiguous_format
+        smallest = strides[d]
+        if sizes[d] > 1:
+            smallest = smallest * sizes[d]
+    return torch.channels_last
+
+
+def pool_is_channels_last(x: torch.Tensor) -> bool:
+    """Max-pool kernels keep NHWC inputs NHWC, deciding as PyTorch's own
+    max_pool2d does; anything else is NCHW (copied to dense first)."""
+    return x.dim() == 4 and suggest_memory_format(x) == torch.channels_last
+
+
+def argmax_dtype(kernel_size) -> torch.dtype:
+    """Window positions kh * KW + kw fit uint8 up to 256 positions."""
+    return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
