@@ -1,0 +1,327 @@
+"""Fused ReLU + Local Response Normalization (across channels), forward and backward.
+
+Semantics (``F.local_response_norm(relu(x), size, alpha, beta, k)``):
+
+    a_c = relu(x_c) if apply_relu else x_c
+    s_c = k + alpha / size * sum_{j in W(c)} a_j^2,  W(c) = [c - size//2, c + (size-1)//2] & [0, C)
+    b_c = a_c * s_c^-beta
+
+    dx_j = relu'(x_j) * (g_j s_j^-beta
+                         - (2 alpha beta / size) a_j sum_{i in W'(j)} g_i a_i s_i^(-beta-1))
+    W'(j) = [j - (size-1)//2, j + size//2] & [0, C)   (the i whose window W(i) contains j)
+
+The input is seen as (N, C, S) through ``channel_view`` (channels-first or channels-last,
+never copied when dense); every pointer uses the same three strides, so one kernel serves
+both layouts. A program owns one sample n and BLOCK_S spatial positions and walks the
+channels in tiles of BLOCK_C; each window term is its own masked load (the window is small
+and the loads hit cache), never a running add/subtract, so a NaN/inf only reaches the
+channels whose window contains it. The backward recomputes the window sums (nothing is
+saved but x) and uses no atomics: bitwise repeatable.
+
+Loads and stores are in the storage dtype; statistics in fp32 (fp64 for float64 tensors).
+Triton passes Python floats as fp32, so every float parameter travels as an fp32 (hi, lo)
+pair whose sum is the double to ~2^-48 relative: float64 tensors get float64 parameters.
+"""
+import math
+import struct
+
+import torch
+import triton
+import triton.language as tl
+
+from .layout import channel_view, same_layout_as
+
+
+def _direct(kernel):
+    return kernel
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@triton.jit
+def _load_f(ptrs, mask, FP64: tl.constexpr):
+    """Load in the storage dtype, return fp32 (fp64 for float64 storage); 0 where masked."""
+    x = tl.load(ptrs, mask=mask, other=0.0)
+    if FP64:
+        return x.to(tl.float64)
+    else:
+        return x.to(tl.float32)
+
+
+@triton.jit
+def _act(x, APPLY_RELU: tl.constexpr):
+    # a = relu(x) = (x <= 0 ? 0 : x): NaN stays NaN
+    if APPLY_RELU:
+        return tl.where(x <= 0, 0.0, x)
+    else:
+        return x
+
+
+@triton.jit
+def _param(hi, lo, FP64: tl.constexpr):
+    """A float parameter from its fp32 (hi, lo) halves."""
+    # tl.cast also turns the interpreter's Python floats into fp32 scalars, as on the GPU
+    if FP64:
+        return tl.cast(hi, tl.float64) + tl.cast(lo, tl.float64)
+    else:
+        return tl.cast(hi, tl.float32) + tl.cast(lo, tl.float32)
+
+
+@triton.jit
+def _pow_neg_beta(s, beta, BETA_IS_075: tl.constexpr, FP64: tl.constexpr):
+    if BETA_IS_075:
+        # s^-0.75 = 1 / (sqrt(s) * sqrt(sqrt(s)))   (correctly rounded square roots, no pow;
+        # tl.sqrt is sqrt.rn for fp64, sqrt_rn takes fp32 only)
+        if FP64:
+            r = tl.sqrt(s)
+            return 1.0 / (r * tl.sqrt(r))
+        else:
+            r = tl.sqrt_rn(s)
+            return 1.0 / (r * tl.sqrt_rn(r))
+    else:
+        # s^-beta = 2^(-beta * log2(s))
+        return tl.exp2(-beta * tl.log2(s))
+
+
+@triton.jit
+def _window_sum_sq(
+    X_ptr, row, c, mask_s, C, stride_channel,
+    SIZE: tl.constexpr, APPLY_RELU: tl.constexpr, FP64: tl.constexpr,
+    BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    """sum_{j in W(c)} a_j^2 for a [BLOCK_S, BLOCK_C] tile of channels c (any c: clipped)."""
+    acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float64 if FP64 else tl.float32)
+    for d in tl.static_range(SIZE):
+        # j = c + d - size//2, for d in [0, size): W(c); j outside [0, C) contributes 0
+        j = c + (d - SIZE // 2)
+        mask = mask_s & (j >= 0) & (j < C)
+        a = _act(_load_f(X_ptr + row + j.to(tl.int64) * stride_channel, mask, FP64), APPLY_RELU)
+        acc += a * a
+    return acc
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def _relu_lrn_forward_kernel(
+    Y_ptr,
+    X_ptr,
+    C,
+    S,
+    num_s_blocks,
+    stride_batch,
+    stride_channel,
+    stride_spatial,
+    k_hi,
+    k_lo,
+    scale_hi,  # alpha / size
+    scale_lo,
+    beta_hi,
+    beta_lo,
+    SIZE: tl.constexpr,
+    APPLY_RELU: tl.constexpr,
+    BETA_IS_075: tl.constexpr,
+    FP64: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    n = pid // num_s_blocks
+    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
+    mask_s = (offs_s < S)[:, None]
+    row = n * stride_batch + offs_s[:, None] * stride_spatial  # int64 [BLOCK_S, 1]
+
+    k = _param(k_hi, k_lo, FP64)
+    scale = _param(scale_hi, scale_lo, FP64)
+    beta = _param(beta_hi, beta_lo, FP64)
+
+    for c0 in range(0, C, BLOCK_C):
+        c = c0 + tl.arange(0, BLOCK_C)[None, :]
+        mask = mask_s & (c < C)
+        offs = row + c.to(tl.int64) * stride_channel
+
+        # s_c = k + alpha/size * sum_{j in W(c)} a_j^2
+        s = k + scale * _window_sum_sq(
+            X_ptr, row, c, mask_s, C, stride_channel, SIZE, APPLY_RELU, FP64, BLOCK_S, BLOCK_C
+        )
+        a = _act(_load_f(X_ptr + offs, mask, FP64), APPLY_RELU)
+        # b_c = a_c * s_c^-beta
+        y = a * _pow_neg_beta(s, beta, BETA_IS_075, FP64)
+        tl.store(Y_ptr + offs, y.to(Y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _relu_lrn_backward_kernel(
+    DX_ptr,
+    DY_ptr,
+    X_ptr,
+    C,
+    S,
+    num_s_blocks,
+    stride_batch,
+    stride_channel,
+    stride_spatial,
+    k_hi,
+    k_lo,
+    scale_hi,  # alpha / size
+    scale_lo,
+    beta_hi,
+    beta_lo,
+    coef_hi,  # 2 * alpha * beta / size
+    coef_lo,
+    SIZE: tl.constexpr,
+    APPLY_RELU: tl.constexpr,
+    BETA_IS_075: tl.constexpr,
+    FP64: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    n = pid // num_s_blocks
+    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
+    mask_s = (offs_s < S)[:, None]
+    row = n * stride_batch + offs_s[:, None] * stride_spatial  # int64 [BLOCK_S, 1]
+
+    k = _param(k_hi, k_lo, FP64)
+    scale = _param(scale_hi, scale_lo, FP64)
+    beta = _param(beta_hi, beta_lo, FP64)
+    coef = _param(coef_hi, coef_lo, FP64)
+
+    for c0 in range(0, C, BLOCK_C):
+        c = c0 + tl.arange(0, BLOCK_C)[None, :]
+        mask = mask_s & (c < C)
+        offs = row + c.to(tl.int64) * stride_channel
+
+        x = _load_f(X_ptr + offs, mask, FP64)
+        a = _act(x, APPLY_RELU)
+        g = _load_f(DY_ptr + offs, mask, FP64)
+        # s_j = k + alpha/size * sum_{m in W(j)} a_m^2
+        s = k + scale * _window_sum_sq(
+            X_ptr, row, c, mask_s, C, stride_channel, SIZE, APPLY_RELU, FP64, BLOCK_S, BLOCK_C
+        )
+        p = _pow_neg_beta(s, beta, BETA_IS_075, FP64)
+
+        # acc_j = sum_{i in W'(j)} g_i a_i s_i^(-beta-1),  W'(j) = [j - (size-1)//2, j + size//2]
+        acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float64 if FP64 else tl.float32)
+        for e in tl.static_range(SIZE):
+            if e == (SIZE - 1) // 2:
+                # i == j: reuse s_j
+                acc += g * a * (p / s)
+            else:
+                i = c + (e - (SIZE - 1) // 2)
+                mask_i = mask_s & (i >= 0) & (i < C)
+                offs_i = row + i.to(tl.int64) * stride_channel
+                a_i = _act(_load_f(X_ptr + offs_i, mask_i, FP64), APPLY_RELU)
+                g_i = _load_f(DY_ptr + offs_i, mask_i, FP64)
+                s_i = k + scale * _window_sum_sq(
+                    X_ptr, row, i, mask_s, C, stride_channel,
+                    SIZE, APPLY_RELU, FP64, BLOCK_S, BLOCK_C,
+                )
+                # s_i^(-beta-1) = s_i^-beta / s_i; i outside [0, C) contributes 0
+                t = g_i * a_i * (_pow_neg_beta(s_i, beta, BETA_IS_075, FP64) / s_i)
+                acc += tl.where(mask_i, t, 0.0)
+
+        # dx_j = relu'(x_j) * (g_j s_j^-beta - (2 alpha beta / size) a_j acc_j)
+        dx = g * p - coef * a * acc
+        if APPLY_RELU:
+            # relu'(x) = 0 if x <= 0 else 1 (threshold_backward: NaN passes the gradient)
+            dx = tl.where(x <= 0, 0.0, dx)
+        tl.store(DX_ptr + offs, dx.to(DX_ptr.dtype.element_ty), mask=mask)
+
+
+# ----------------------------------------------------------------------------- host
+
+
+def _split(v: float):
+    """``v`` as fp32 (hi, lo) with hi + lo == v to ~2^-48 relative."""
+    v = float(v)
+    try:
+        hi = struct.unpack("f", struct.pack("f", v))[0]
+    except OverflowError:  # |v| beyond fp32: the kernel sees +-inf
+        return math.copysign(math.inf, v), 0.0
+    if not math.isfinite(hi):
+        return hi, 0.0
+    return hi, v - hi
+
+
+def _pow2_at_least(n, cap):
+    """min(next power of 2 >= n, cap), by comparisons only (works on SymInts too)."""
+    b = 1
+    while b < cap and b < n:
+        b *= 2
+    return b
+
+
+def _tiles(view):
+    """(BLOCK_S, BLOCK_C): a tile of up to 256 (channels-first) or 512 (channels-last)
+    elements, contiguous along the dimension that is contiguous in memory."""
+    if view.stride_channel == 1 and view.channels > 1:
+        # channels-last: channels are contiguous; up to 32 channels x 16 positions
+        block_c = _pow2_at_least(view.channels, 32)
+        block_s = _pow2_at_least(view.spatial, 512 // block_c)
+    else:
+        # channels-first: positions are contiguous; 256 positions, more channels if S is small
+        block_s = _pow2_at_least(view.spatial, 256)
+        block_c = _pow2_at_least(view.channels, 256 // block_s)
+    return block_s, block_c
+
+
+def _common(view, size, alpha, beta, k):
+    block_s, block_c = _tiles(view)
+    num_s_blocks = triton.cdiv(view.spatial, block_s)
+    grid = (view.batch * num_s_blocks,)
+    args = (
+        view.channels,
+        view.spatial,
+        num_s_blocks,
+        view.stride_batch,
+        view.stride_channel,
+        view.stride_spatial,
+        *_split(k),
+        *_split(alpha / size),
+        *_split(beta),
+    )
+    meta = dict(
+        SIZE=int(size),
+        BETA_IS_075=float(beta) == 0.75,
+        FP64=view.tensor.dtype == torch.float64,
+        BLOCK_S=block_s,
+        BLOCK_C=block_c,
+    )
+    return grid, args, meta
+
+
+def relu_lrn_forward(
+    x, size: int, alpha: float, beta: float, k: float, apply_relu: bool, launch=_direct
+) -> torch.Tensor:
+    """``F.local_response_norm(relu(x) if apply_relu else x, size, alpha, beta, k)`` for an
+    (N, C, *) tensor; the result has the strides of ``channel_view(x).tensor``."""
+    view = channel_view(x)
+    y = torch.empty_like(view.tensor)
+    if y.numel() == 0:
+        return y
+    grid, args, meta = _common(view, size, alpha, beta, k)
+    launch(_relu_lrn_forward_kernel)[grid](
+        y, view.tensor, *args, APPLY_RELU=bool(apply_relu), **meta
+    )
+    return y
+
+
+def relu_lrn_backward(
+    grad_out, x, size: int, alpha: float, beta: float, k: float, apply_relu: bool, launch=_direct
+) -> torch.Tensor:
+    """Gradient of ``relu_lrn_forward`` with respect to x; laid out like
+    ``channel_view(x).tensor`` (grad_out is copied to that layout if it differs)."""
+    view = channel_view(x)
+    dx = torch.empty_like(view.tensor)
+    if dx.numel() == 0:
+        return dx
+    grad_out = same_layout_as(grad_out, view.tensor)
+    grid, args, meta = _common(view, size, alpha, beta, k)
+    launch(_relu_lrn_backward_kernel)[grid](
+        dx, grad_out, view.tensor, *args, *_split(2.0 * alpha * beta / size),
+        APPLY_RELU=bool(apply_relu), **meta
+    )
+    return dx
