@@ -1,0 +1,505 @@
+"""Triton kernels of max_pool2d: a bit-exact, deterministic drop-in for F.max_pool2d.
+
+Forward (one lane per output element, elements taken in the output's memory order):
+
+    y[n, c, oh, ow] = max over i < KH, j < KW of x[n, c, oh*SH - PH + i*DH, ow*SW - PW + j*DW]
+
+with PyTorch's CPU/CUDA max rule: maxval = -inf, maxpos = the first in-bounds position
+of the window, then rows i, then columns j, in order,
+
+    if (val > maxval) | isnan(val): maxval, maxpos = val, i*KW + j
+
+so ties keep the first position in row-major order, NaN wins and the LAST NaN of the
+window is kept, a window of all -inf keeps its first in-bounds element, and padding
+(loaded as -inf, never "greater") is never selected. argmax holds maxpos = i*KW + j
+(uint8 when KH*KW <= 256, int32 otherwise); the flat ih*W + iw index of
+return_indices is rebuilt in Python from it.
+
+Backward is a gather (no atomics, no zero-fill pass): one lane per input element
+(ih, iw) visits the output windows that contain it, in increasing (oh, ow) row-major
+order, and adds grad_out[oh, ow] when argmax[oh, ow] is the position of (ih, iw) in
+that window. The sum starts from 0 in fp32 (fp64 for float64) and is stored once:
+PyTorch's CPU backward does grad_in[argmax] += grad_out in increasing output order
+starting from 0, so float32/float64 grads are bitwise equal to F.max_pool2d's.
+
+Layouts: contiguous NCHW and channels_last NHWC are read natively (the kernels decode
+the flat index in the tensor's memory order); the output keeps the input's memory format
+as PyTorch's suggest_memory_format picks it; other strides are copied first.
+
+Host code is shape/stride logic and allocations only (no .item(), nothing data
+dependent), so it traces under fake tensors; ``launch`` is applied to each kernel
+(torch.library.wrap_triton under torch.compile, the identity otherwise).
+"""
+import torch
+import triton
+import triton.language as tl
+
+from .layout import pooling_output_size, suggest_memory_format
+
+# Elements per program and warps. Memory bound: each lane does KH*KW (forward) or
+# ~ceil(KH/SH)*ceil(KW/SW) (backward) gathers, 4 lanes per thread give enough loads
+# in flight. No autotune (it needs a driver; and one config keeps results simple).
+_FORWARD_BLOCK = 512
+_BACKWARD_BLOCK = 512
+_NUM_WARPS = 4
+
+# Offsets stay int32 (cheaper div/mod in the index decode) unless some flat index of
+# the tensors could reach 2**31; then the whole index computation is int64.
+_INT32_LIMIT = 2**31
+
+# Window steps unrolled at compile time up to this many (5x5); runtime loops beyond,
+# which keep the compile time of big windows (global pooling) bounded.
+_MAX_UNROLL = 25
+
+
+def _direct(kernel):
+    return kernel
+
+
+@triton.jit
+def _max_pool2d_window_step(
+    x_start,
+    ih0,
+    iw0,
+    i,
+    j,
+    H,
+    W,
+    step_h,
+    step_w,
+    mask,
+    maxval,
+    maxpos,
+    KW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    DH: tl.constexpr,
+    DW: tl.constexpr,
+):
+    """One window element (i, j) of the forward: PyTorch's max update."""
+    ih = ih0 + i * DH
+    iw = iw0 + j * DW
+    # Bounds: the top/left only matter with padding (ih0 >= 0 otherwise); the
+    # bottom/right also with ceil_mode, whose last window may run past the input.
+    if PH > 0:
+        ok = mask & (ih >= 0) & (ih < H)
+    else:
+        ok = mask & (ih < H)
+    if PW > 0:
+        ok = ok & (iw >= 0) & (iw < W)
+    else:
+        ok = ok & (iw < W)
+    # Padding and out-of-range lanes read -inf: never > maxval, never NaN, never taken.
+    val = tl.load(x_start + (i * DH) * step_h + (j * DW) * step_w, mask=ok, other=float("-inf"))
+    val = val.to(maxval.dtype)
+    # PyTorch's rule: strictly greater (ties keep the first), or NaN (the last NaN
+    # wins; once maxval is NaN, `val > maxval` is false and only a NaN replaces it).
+    take = (val > maxval) | (val != val)
+    maxval = tl.where(take, val, maxval)
+    maxpos = tl.where(take, i * KW + j, maxpos)
+    return maxval, maxpos
+
+
+@triton.jit
+def _max_pool2d_forward_kernel(
+    Y_ptr,  # out (N, C, OH, OW), dense in CHANNELS_LAST ? NHWC : NCHW order
+    A_ptr,  # argmax, same shape/layout as Y (uint8 or int32); unused unless STORE_ARGMAX
+    X_ptr,  # input (N, C, H, W), dense in the same order as Y
+    n_outputs,  # N*C*OH*OW
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    DH: tl.constexpr,
+    DW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    STORE_ARGMAX: tl.constexpr,
+    IS_FP64: tl.constexpr,
+    UNROLL: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_outputs
+
+    # Decode the flat output index (memory order) into the window origin and the
+    # input plane it reads. (ih, iw) of window element (i, j) is at
+    #   x_off = base + ih*step_h + iw*step_w
+    # NCHW: base = (n*C + c)*H*W, step_h = W,   step_w = 1
+    # NHWC: base = n*H*W*C + c,   step_h = W*C, step_w = C
+    if CHANNELS_LAST:
+        c = offs % C
+        t = offs // C
+        ow = t % OW
+        t = t // OW
+        oh = t % OH
+        n = t // OH
+        base = n * H * W * C + c  # (left to right: int64 from n on when INDEX_64)
+        step_h = W * C
+        step_w = C
+    else:
+        ow = offs % OW
+        t = offs // OW
+        oh = t % OH
+        nc = t // OH
+        base = nc * H * W
+        step_h = W
+        step_w = 1
+
+    ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
+    iw0 = ow * SW - PW
+
+    # PyTorch's initial maxpos: the first in-bounds row/column of the window, i.e. the
+    # smallest i with ih0 + i*DH >= 0: i0 = ceil(max(-ih0, 0) / DH). (As in PyTorch's
+    # `while (ih0 < 0) ih0 += dilation`, only the lower bound is applied, so a window
+    # with no element in bounds gets the same position as PyTorch's index; it is -inf.)
+    if PH > 0:
+        i0 = (tl.maximum(-ih0, 0) + (DH - 1)) // DH
+    else:
+        i0 = tl.zeros_like(ih0)
+    if PW > 0:
+        j0 = (tl.maximum(-iw0, 0) + (DW - 1)) // DW
+    else:
+        j0 = tl.zeros_like(iw0)
+    maxpos = (i0 * KW + j0).to(tl.int32)
+
+    # Compare in fp32 (fp64 for float64): exact for fp16/bf16, the value stored back is
+    # the loaded one, bit for bit.
+    if IS_FP64:
+        maxval = tl.full([BLOCK], float("-inf"), tl.float64)
+    else:
+        maxval = tl.full([BLOCK], float("-inf"), tl.float32)
+
+    # Window element (i, j) sits at x_start + i*DH*step_h + j*DW*step_w. Small windows
+    # (AlexNet's 3x3) are unrolled at compile time; big ones (global pooling) run as
+    # loops to bound the compile time. Same rows-then-columns order either way.
+    x_start = X_ptr + base + ih0 * step_h + iw0 * step_w
+    if UNROLL:
+        for i in tl.static_range(KH):
+            for j in tl.static_range(KW):
+                maxval, maxpos = _max_pool2d_window_step(
+                    x_start, ih0, iw0, i, j, H, W, step_h, step_w, mask, maxval, maxpos, KW, PH, PW, DH, DW
+                )
+    else:
+        for i in range(KH):
+            for j in range(KW):
+                maxval, maxpos = _max_pool2d_window_step(
+                    x_start, ih0, iw0, i, j, H, W, step_h, step_w, mask, maxval, maxpos, KW, PH, PW, DH, DW
+                )
+
+    # Y and A are dense in the same memory order as the decode above: offset = offs.
+    tl.store(Y_ptr + offs, maxval.to(Y_ptr.dtype.element_ty), mask=mask)
+    if STORE_ARGMAX:
+        tl.store(A_ptr + offs, maxpos.to(A_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _candidate_windows(p, t, OUT, K: tl.constexpr, S: tl.constexpr, D: tl.constexpr, BY_OFFSET: tl.constexpr):
+    """The t-th output index o (along one dim) whose window may contain input p - pad.
+
+    p = input index + padding. Window o covers p iff p = o*S + k*D for some k in [0, K).
+    Returns (o, k, ok), t = 0, 1, ... giving increasing o.
+      BY_OFFSET: t runs over the K offsets, k = K-1-t (high k = low o);
+                 o = (p - k*D)/S, valid when p - k*D >= 0, divisible by S, and o < OUT.
+      else:      t runs over the ceil(((K-1)*D+1)/S) consecutive o from
+                 o_lo = ceil((p - (K-1)*D)/S) (clamped at 0), so k = (p - o*S)/D <= K-1;
+                 valid when p - o*S >= 0, divisible by D, and o < OUT.
+    """
+    if BY_OFFSET:
+        k = K - 1 - t
+        num = p - k * D
+        o = num // S  # only used where num >= 0 (no negative-division semantics involved)
+        if S > 1:
+            ok = (num >= 0) & (num % S == 0) & (o < OUT)
+        else:
+            ok = (num >= 0) & (o < OUT)
+    else:
+        span = (K - 1) * D
+        o = tl.where(p > span, (p - span + (S - 1)) // S, 0) + t
+        num = p - o * S
+        k = num // D
+        if D > 1:
+            ok = (num >= 0) & (num % D == 0) & (o < OUT)
+        else:
+            ok = (num >= 0) & (o < OUT)
+    return o, k, ok
+
+
+@triton.jit
+def _max_pool2d_grad_step(
+    DY_ptr,
+    A_ptr,
+    y_row,
+    row_ok,
+    i,
+    pw,
+    s,
+    OW,
+    step_w,
+    acc,
+    KW: tl.constexpr,
+    SW: tl.constexpr,
+    DW: tl.constexpr,
+    COLS_BY_OFFSET: tl.constexpr,
+):
+    """Candidate window s of row y_row for input column pw - PW: add its gradient if
+    this input is the window's argmax, i.e. element (i, j) with argmax == i*KW + j."""
+    ow, j, ok = _candidate_windows(pw, s, OW, KW, SW, DW, COLS_BY_OFFSET)
+    ok = ok & row_ok
+    y_off = y_row + ow * step_w
+    pos = tl.load(A_ptr + y_off, mask=ok, other=0).to(tl.int32)
+    # grad_out is read only for the hits.
+    hit = ok & (pos == i * KW + j)
+    g = tl.load(DY_ptr + y_off, mask=hit, other=0.0).to(acc.dtype)
+    return tl.where(hit, acc + g, acc)
+
+
+@triton.jit
+def _max_pool2d_backward_kernel(
+    DX_ptr,  # grad_in (N, C, H, W), dense in CHANNELS_LAST ? NHWC : NCHW order
+    DY_ptr,  # grad_out (N, C, OH, OW), same order
+    A_ptr,  # argmax (N, C, OH, OW), same order, uint8 or int32
+    n_inputs,  # N*C*H*W
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    DH: tl.constexpr,
+    DW: tl.constexpr,
+    ROWS: tl.constexpr,  # candidate output rows per input row
+    COLS: tl.constexpr,  # candidate output columns per input column
+    ROWS_BY_OFFSET: tl.constexpr,
+    COLS_BY_OFFSET: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    IS_FP64: tl.constexpr,
+    UNROLL: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_inputs
+
+    # Decode the flat input index; output (oh, ow) of the same plane is at
+    #   y_off = base + oh*step_h + ow*step_w
+    # NCHW: base = (n*C + c)*OH*OW, step_h = OW,   step_w = 1
+    # NHWC: base = n*OH*OW*C + c,   step_h = OW*C, step_w = C
+    if CHANNELS_LAST:
+        c = offs % C
+        t = offs // C
+        iw = t % W
+        t = t // W
+        ih = t % H
+        n = t // H
+        base = n * OH * OW * C + c
+        step_h = OW * C
+        step_w = C
+    else:
+        iw = offs % W
+        t = offs // W
+        ih = t % H
+        nc = t // H
+        base = nc * OH * OW
+        step_h = OW
+        step_w = 1
+
+    if IS_FP64:
+        acc = tl.zeros([BLOCK], dtype=tl.float64)
+    else:
+        acc = tl.zeros([BLOCK], dtype=tl.float32)
+
+    # Rows outer, columns inner, both in increasing output index: the windows are
+    # visited in increasing (oh, ow) row-major order, PyTorch's summation order.
+    # Unrolled for small candidate sets (3x3/s2: 2x2), loops otherwise.
+    ph = ih + PH
+    pw = iw + PW
+    if UNROLL:
+        for r in tl.static_range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
+            y_row = base + oh * step_h
+            row_ok = row_ok & mask
+            for s in tl.static_range(COLS):
+                acc = _max_pool2d_grad_step(DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, DW, COLS_BY_OFFSET)
+    else:
+        for r in range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
+            y_row = base + oh * step_h
+            row_ok = row_ok & mask
+            for s in range(COLS):
+                acc = _max_pool2d_grad_step(DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, DW, COLS_BY_OFFSET)
+
+    tl.store(DX_ptr + offs, acc.to(DX_ptr.dtype.element_ty), mask=mask)
+
+
+def _dense(t, memory_format):
+    """t dense in memory_format (itself when it already is), and whether that is NHWC."""
+    return t.contiguous(memory_format=memory_format), memory_format == torch.channels_last
+
+
+def max_pool2d_forward(
+    x: torch.Tensor,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    ceil_mode: bool,
+    need_argmax: bool,
+    launch=_direct,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, argmax) of max_pool2d over a 4-D (N, C, H, W) x. argmax = i*kW + j in the
+    window (uint8 if kH*kW <= 256 else int32), or an empty uint8 tensor when not needed.
+    Arguments are validated by the Python caller; only cheap invariants are checked."""
+    torch._check(x.dim() == 4, lambda: f"max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    kh, kw = int(kernel_size[0]), int(kernel_size[1])
+    sh, sw = int(stride[0]), int(stride[1])
+    ph, pw = int(padding[0]), int(padding[1])
+    dh, dw = int(dilation[0]), int(dilation[1])
+    n, c, h, w = x.shape
+    oh = pooling_output_size(h, kh, sh, ph, dh, ceil_mode)
+    ow = pooling_output_size(w, kw, sw, pw, dw, ceil_mode)
+
+    memory_format = suggest_memory_format(x)
+    x, channels_last = _dense(x, memory_format)
+    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=memory_format)
+    if need_argmax:
+        argmax_dtype = torch.uint8 if kh * kw <= 256 else torch.int32
+        argmax = torch.empty((n, c, oh, ow), dtype=argmax_dtype, device=x.device, memory_format=memory_format)
+    else:
+        argmax = torch.empty(0, dtype=torch.uint8, device=x.device)
+
+    n_outputs = out.numel()
+    if n_outputs == 0 or x.numel() == 0:
+        return out, argmax
+
+    block = _FORWARD_BLOCK
+    launch(_max_pool2d_forward_kernel)[(triton.cdiv(n_outputs, block),)](
+        out,
+        argmax,
+        x,
+        n_outputs,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        KH=kh,
+        KW=kw,
+        SH=sh,
+        SW=sw,
+        PH=ph,
+        PW=pw,
+        DH=dh,
+        DW=dw,
+        CHANNELS_LAST=channels_last,
+        STORE_ARGMAX=bool(need_argmax),
+        IS_FP64=x.dtype == torch.float64,
+        UNROLL=kh * kw <= _MAX_UNROLL,
+        INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
+        BLOCK=block,
+        num_warps=_NUM_WARPS,
+    )
+    return out, argmax
+
+
+def _candidate_loop(k, s, d):
+    """(count, by_offset) of the backward's per-dimension candidate loop: the fewer of
+    the K window offsets or the ceil(((K-1)*D+1)/S) consecutive outputs that can cover
+    one input (3x3/s2: 2 outputs instead of 3 offsets)."""
+    windows = ((k - 1) * d + 1 + s - 1) // s
+    if k < windows:
+        return k, True
+    return windows, False
+
+
+def max_pool2d_backward(
+    grad_out: torch.Tensor,
+    argmax: torch.Tensor,
+    input_height: int,
+    input_width: int,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    launch=_direct,
+) -> torch.Tensor:
+    """grad_in (N, C, input_height, input_width) of max_pool2d, in argmax's memory format
+    (argmax from max_pool2d_forward with need_argmax=True)."""
+    torch._check(argmax.dim() == 4, lambda: f"max_pool2d_backward: argmax must be 4-D, got shape {tuple(argmax.shape)}")
+    torch._check(
+        grad_out.shape == argmax.shape,
+        lambda: f"max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
+    )
+    torch._check(
+        argmax.dtype in (torch.uint8, torch.int32),
+        lambda: f"max_pool2d_backward: argmax dtype must be uint8 or int32, got {argmax.dtype}",
+    )
+    kh, kw = int(kernel_size[0]), int(kernel_size[1])
+    sh, sw = int(stride[0]), int(stride[1])
+    ph, pw = int(padding[0]), int(padding[1])
+    dh, dw = int(dilation[0]), int(dilation[1])
+    n, c, oh, ow = argmax.shape
+    h, w = input_height, input_width
+
+    memory_format = suggest_memory_format(argmax)
+    argmax, channels_last = _dense(argmax, memory_format)
+    grad_out = grad_out.contiguous(memory_format=memory_format)  # match argmax's strides
+    grad_in = torch.empty((n, c, h, w), dtype=grad_out.dtype, device=grad_out.device, memory_format=memory_format)
+
+    n_inputs = grad_in.numel()
+    if n_inputs == 0:
+        return grad_in
+
+    rows, rows_by_offset = _candidate_loop(kh, sh, dh)
+    cols, cols_by_offset = _candidate_loop(kw, sw, dw)
+    block = _BACKWARD_BLOCK
+    launch(_max_pool2d_backward_kernel)[(triton.cdiv(n_inputs, block),)](
+        grad_in,
+        grad_out,
+        argmax,
+        n_inputs,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        KH=kh,
+        KW=kw,
+        SH=sh,
+        SW=sw,
+        PH=ph,
+        PW=pw,
+        DH=dh,
+        DW=dw,
+        ROWS=rows,
+        COLS=cols,
+        ROWS_BY_OFFSET=rows_by_offset,
+        COLS_BY_OFFSET=cols_by_offset,
+        CHANNELS_LAST=channels_last,
+        IS_FP64=grad_out.dtype == torch.float64,
+        UNROLL=rows * cols <= _MAX_UNROLL,
+        INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
+        BLOCK=block,
+        num_warps=_NUM_WARPS,
+    )
+    return grad_in
