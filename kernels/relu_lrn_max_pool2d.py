@@ -1,0 +1,564 @@
+"""Fused ReLU + LRN (across channels) + max-pool 2d, forward and backward (Triton).
+
+Semantics (dilation 1):
+
+    a_c = relu(x_c) = (x_c <= 0 ? 0 : x_c)                         (NaN stays NaN)
+    s_c = k + alpha / size * sum_{j in W(c)} a_j^2,  W(c) = [c - size//2, c + (size-1)//2] & [0, C)
+    b_c = a_c * s_c^-beta                                            (the LRN value)
+    y[n, c, oh, ow] = max over i < KH, j < KW of b[n, c, oh*SH - PH + i, ow*SW - PW + j]
+
+Forward: one lane per pooled output, the outputs taken flat in their memory order (as
+kernels/max_pool2d.py). For each window element (static KH x KW loop, rows then columns)
+the lane computes the LRN value b at (c, ih, iw) from SIZE masked channel loads of x
+(the direct window sum, never a running add/subtract, so NaN/inf only reach the channels
+whose window holds them) and applies PyTorch's max rule
+
+    maxval = -inf, maxpos = first in-bounds position of the window,
+    if (b > maxval) | isnan(b): maxval, maxpos = b, i*KW + j
+
+Padding is -inf, never selected. The LRN value is exactly the fp32 (fp64 for float64)
+value kernels/relu_lrn.py computes (same summation order, same pow), and the max is
+taken over these fp32 values, NOT over values rounded to the storage dtype; the maximum
+is rounded once when stored. So float32/float64 outputs are bitwise those of
+max_pool2d(relu_lrn(x)) with the Triton kernels, and fp16/bf16 outputs too (rounding is
+monotone); only the argmax of fp16/bf16 can differ from the unfused chain where two
+distinct fp32 values round to the same fp16/bf16 value (the fused op keeps the larger
+one, the unfused one the first). x is read once; only y (+ argmax) is written.
+
+Backward: one lane per input element (n, c, ih, iw), flat in memory order. The gradient
+reaching the LRN output of channel i at (ih, iw) is gathered as in max_pool2d's backward:
+
+    g_i = sum over windows (oh, ow) containing (ih, iw), in increasing (oh, ow) order,
+          of grad_out[n, i, oh, ow] where argmax[n, i, oh, ow] is (ih, iw)'s position
+
+(fp32 from 0, fp64 for float64; never rounded to the storage dtype), then the relu_lrn
+backward with the window sums recomputed from x:
+
+    dx_c = relu'(x_c) * (g_c s_c^-beta - (2 alpha beta / size) a_c sum_{i in W'(c)} g_i a_i s_i^(-beta-1))
+    W'(c) = [c - (size-1)//2, c + size//2] & [0, C)      relu'(x) = (x <= 0 ? 0 : 1)
+
+One pass, no atomics, no zero-fill: bitwise repeatable.
+
+Layouts: NCHW and NHWC (channels_last) natively, decided as PyTorch's
+suggest_memory_format; other strides are copied to dense in that format first. out,
+argmax and dx keep that format; grad_out and argmax are matched to it.
+
+Host code is shape/stride logic and allocations only (no .item(), nothing data
+dependent), so it traces under fake tensors; ``launch`` is applied to each kernel
+(torch.library.wrap_triton under torch.compile, the identity otherwise). Float
+parameters travel as fp32 (hi, lo) pairs (relu_lrn's _split) so float64 tensors get
+float64 parameters.
+"""
+import torch
+import triton
+import triton.language as tl
+
+from .layout import argmax_dtype, pooling_output_size, suggest_memory_format
+from .max_pool2d import _candidate_loop, _candidate_windows, _dense, _max_pool2d_grad_step
+from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, _split
+
+# Elements per program and warps: each forward lane does KH*KW*SIZE loads of x (cache
+# hits after the first), each backward lane SIZE * (SIZE + 2 * candidate windows).
+_FORWARD_BLOCK = 256
+_BACKWARD_BLOCK = 256
+_NUM_WARPS = 4
+
+# Offsets stay int32 unless some flat index could reach 2**31; then int64 (as max_pool2d).
+_INT32_LIMIT = 2**31
+
+# Pool windows (forward) / candidate output sets (backward) unrolled at compile time up to
+# this many elements (5x5); runtime loops beyond. The SIZE channel loops are always unrolled,
+# as in relu_lrn.py.
+_MAX_UNROLL = 25
+
+
+def _direct(kernel):
+    return kernel
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@triton.jit
+def _lrn_at(
+    X_ptr, x_off, c, ok, C, stride_c, k, scale, beta,
+    SIZE: tl.constexpr, BETA_IS_075: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """(a_c, s_c, s_c^-beta) at the elements x_off = offset of (n, c, h, w), lanes where ok.
+
+    s_c = k + alpha/size * sum_{j in W(c)} a_j^2, summed from 0 in the order j = c - size//2,
+    ..., c + (size-1)//2 (relu_lrn.py's _window_sum_sq order: bitwise the same value)."""
+    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
+    a = acc
+    for d in tl.static_range(SIZE):
+        # j = c + d - size//2; j outside [0, C) contributes 0 (masked load)
+        j = c + (d - SIZE // 2)
+        m = ok & (j >= 0) & (j < C)
+        a_j = _act(_load_f(X_ptr + (x_off + (d - SIZE // 2) * stride_c), m, FP64), True)
+        acc += a_j * a_j
+        if d == SIZE // 2:
+            a = a_j  # j == c: a_c itself
+    s = k + scale * acc
+    return a, s, _pow_neg_beta(s, beta, BETA_IS_075, FP64)
+
+
+@triton.jit
+def _forward_step(
+    X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
+    k, scale, beta, maxval, maxpos,
+    KW: tl.constexpr, PH: tl.constexpr, PW: tl.constexpr,
+    SIZE: tl.constexpr, BETA_IS_075: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Window element (i, j): the LRN value there, then PyTorch's max update."""
+    ih = ih0 + i
+    iw = iw0 + j
+    # the top/left bound only matters with padding; bottom/right also with ceil_mode
+    if PH > 0:
+        ok = mask & (ih >= 0) & (ih < H)
+    else:
+        ok = mask & (ih < H)
+    if PW > 0:
+        ok = ok & (iw >= 0) & (iw < W)
+    else:
+        ok = ok & (iw < W)
+    a, s, p = _lrn_at(
+        X_ptr, x_start + i * step_h + j * step_w, c, ok, C, stride_c, k, scale, beta,
+        SIZE, BETA_IS_075, FP64, BLOCK,
+    )
+    # b = a * s^-beta; padding / dead lanes are -inf: never > maxval, never NaN
+    val = tl.where(ok, a * p, float("-inf"))
+    # strictly greater (ties keep the first), or NaN (the last NaN of the window wins)
+    take = (val > maxval) | (val != val)
+    maxval = tl.where(take, val, maxval)
+    maxpos = tl.where(take, i * KW + j, maxpos)
+    return maxval, maxpos
+
+
+@triton.jit
+def _pooled_grad(
+    DY_ptr, A_ptr, y_base, m, ph, pw, OH, OW, step_h, step_w,
+    KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+    ROWS: tl.constexpr, COLS: tl.constexpr,
+    ROWS_BY_OFFSET: tl.constexpr, COLS_BY_OFFSET: tl.constexpr,
+    UNROLL: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Max-pool backward gather for one channel plane (y_base = offset of (n, i, 0, 0)):
+    sum of grad_out[oh, ow] over the windows whose argmax is this input (ph - PH, pw - PW),
+    in increasing (oh, ow) row-major order, from 0 (max_pool2d.py's loop, dilation 1)."""
+    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
+    if UNROLL:
+        for r in tl.static_range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, 1, ROWS_BY_OFFSET)
+            y_row = y_base + oh * step_h
+            row_ok = row_ok & m
+            for s in tl.static_range(COLS):
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, 1, COLS_BY_OFFSET
+                )
+    else:
+        for r in range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, 1, ROWS_BY_OFFSET)
+            y_row = y_base + oh * step_h
+            row_ok = row_ok & m
+            for s in range(COLS):
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, 1, COLS_BY_OFFSET
+                )
+    return acc
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def _relu_lrn_max_pool2d_forward_kernel(
+    Y_ptr,  # out (N, C, OH, OW), dense in CHANNELS_LAST ? NHWC : NCHW order
+    A_ptr,  # argmax, same shape/layout as Y (uint8 or int32); unused unless STORE_ARGMAX
+    X_ptr,  # input (N, C, H, W), dense in the same order as Y
+    n_outputs,  # N*C*OH*OW
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    k_hi,
+    k_lo,
+    scale_hi,  # alpha / size
+    scale_lo,
+    beta_hi,
+    beta_lo,
+    SIZE: tl.constexpr,
+    BETA_IS_075: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    STORE_ARGMAX: tl.constexpr,
+    FP64: tl.constexpr,
+    UNROLL: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_outputs
+
+    # Decode the flat output index (memory order). x(n, c, ih, iw) is at
+    #   x_off = base + ih*step_h + iw*step_w,  channel c + d at x_off + d*stride_c
+    # NCHW: base = (n*C + c)*H*W, step_h = W,   step_w = 1, stride_c = H*W
+    # NHWC: base = n*H*W*C + c,   step_h = W*C, step_w = C, stride_c = 1
+    if CHANNELS_LAST:
+        c = offs % C
+        t = offs // C
+        ow = t % OW
+        t = t // OW
+        oh = t % OH
+        n = t // OH
+        base = n * H * W * C + c
+        step_h = W * C
+        step_w = C
+        stride_c = 1
+    else:
+        ow = offs % OW
+        t = offs // OW
+        oh = t % OH
+        nc = t // OH
+        c = nc % C
+        base = nc * H * W
+        step_h = W
+        step_w = 1
+        stride_c = H * W
+
+    k = _param(k_hi, k_lo, FP64)
+    scale = _param(scale_hi, scale_lo, FP64)
+    beta = _param(beta_hi, beta_lo, FP64)
+
+    ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
+    iw0 = ow * SW - PW
+    # PyTorch's initial maxpos: the first in-bounds row/column of the window
+    if PH > 0:
+        i0 = tl.maximum(-ih0, 0)
+    else:
+        i0 = tl.zeros_like(ih0)
+    if PW > 0:
+        j0 = tl.maximum(-iw0, 0)
+    else:
+        j0 = tl.zeros_like(iw0)
+    maxpos = (i0 * KW + j0).to(tl.int32)
+    # compare the fp32 (fp64) LRN values, not their storage-dtype roundings
+    maxval = tl.full([BLOCK], float("-inf"), tl.float64 if FP64 else tl.float32)
+
+    x_start = base + ih0 * step_h + iw0 * step_w  # offset of window element (0, 0)
+    if UNROLL:
+        for i in tl.static_range(KH):
+            for j in tl.static_range(KW):
+                maxval, maxpos = _forward_step(
+                    X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
+                    k, scale, beta, maxval, maxpos, KW, PH, PW, SIZE, BETA_IS_075, FP64, BLOCK,
+                )
+    else:
+        for i in range(KH):
+            for j in range(KW):
+                maxval, maxpos = _forward_step(
+                    X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
+                    k, scale, beta, maxval, maxpos, KW, PH, PW, SIZE, BETA_IS_075, FP64, BLOCK,
+                )
+
+    # Y and A are dense in the decode's memory order: offset = offs
+    tl.store(Y_ptr + offs, maxval.to(Y_ptr.dtype.element_ty), mask=mask)
+    if STORE_ARGMAX:
+        tl.store(A_ptr + offs, maxpos.to(A_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _relu_lrn_max_pool2d_backward_kernel(
+    DX_ptr,  # grad_in (N, C, H, W), dense in CHANNELS_LAST ? NHWC : NCHW order
+    DY_ptr,  # grad_out (N, C, OH, OW), same order
+    A_ptr,  # argmax (N, C, OH, OW), same order, uint8 or int32
+    X_ptr,  # input (N, C, H, W), same order as DX
+    n_inputs,  # N*C*H*W
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    k_hi,
+    k_lo,
+    scale_hi,  # alpha / size
+    scale_lo,
+    beta_hi,
+    beta_lo,
+    coef_hi,  # 2 * alpha * beta / size
+    coef_lo,
+    SIZE: tl.constexpr,
+    BETA_IS_075: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    ROWS: tl.constexpr,  # candidate output rows per input row
+    COLS: tl.constexpr,  # candidate output columns per input column
+    ROWS_BY_OFFSET: tl.constexpr,
+    COLS_BY_OFFSET: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    FP64: tl.constexpr,
+    UNROLL: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_inputs
+
+    # Decode the flat input index (memory order). x and dx of (n, c, ih, iw) are at offs,
+    # channel c + d at offs + d*stride_c; output (oh, ow) of channel c + d at
+    #   y_base + d*y_stride_c + oh*step_h + ow*step_w
+    # NCHW: y_base = (n*C + c)*OH*OW, step_h = OW,   step_w = 1, y_stride_c = OH*OW, stride_c = H*W
+    # NHWC: y_base = n*OH*OW*C + c,   step_h = OW*C, step_w = C, y_stride_c = 1,     stride_c = 1
+    if CHANNELS_LAST:
+        c = offs % C
+        t = offs // C
+        iw = t % W
+        t = t // W
+        ih = t % H
+        n = t // H
+        y_base = n * OH * OW * C + c
+        step_h = OW * C
+        step_w = C
+        y_stride_c = 1
+        stride_c = 1
+    else:
+        iw = offs % W
+        t = offs // W
+        ih = t % H
+        nc = t // H
+        c = nc % C
+        y_base = nc * OH * OW
+        step_h = OW
+        step_w = 1
+        y_stride_c = OH * OW
+        stride_c = H * W
+
+    k = _param(k_hi, k_lo, FP64)
+    scale = _param(scale_hi, scale_lo, FP64)
+    beta = _param(beta_hi, beta_lo, FP64)
+    coef = _param(coef_hi, coef_lo, FP64)
+
+    ph = ih + PH
+    pw = iw + PW
+
+    # channel c itself: x_c, a_c, s_c, s_c^-beta, g_c
+    x = _load_f(X_ptr + offs, mask, FP64)
+    a, s, p = _lrn_at(X_ptr, offs, c, mask, C, stride_c, k, scale, beta, SIZE, BETA_IS_075, FP64, BLOCK)
+    g = _pooled_grad(
+        DY_ptr, A_ptr, y_base, mask, ph, pw, OH, OW, step_h, step_w,
+        KH, KW, SH, SW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, UNROLL, FP64, BLOCK,
+    )
+
+    # acc_c = sum_{i in W'(c)} g_i a_i s_i^(-beta-1),  W'(c) = [c - (size-1)//2, c + size//2]
+    # (relu_lrn.py's backward order and masking: bitwise the same for fp32/fp64)
+    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
+    for e in tl.static_range(SIZE):
+        if e == (SIZE - 1) // 2:
+            # i == c: reuse s_c
+            acc += g * a * (p / s)
+        else:
+            i = c + (e - (SIZE - 1) // 2)
+            mask_i = mask & (i >= 0) & (i < C)
+            a_i, s_i, p_i = _lrn_at(
+                X_ptr, offs + (e - (SIZE - 1) // 2) * stride_c, i, mask_i, C, stride_c,
+                k, scale, beta, SIZE, BETA_IS_075, FP64, BLOCK,
+            )
+            g_i = _pooled_grad(
+                DY_ptr, A_ptr, y_base + (e - (SIZE - 1) // 2) * y_stride_c, mask_i, ph, pw,
+                OH, OW, step_h, step_w,
+                KH, KW, SH, SW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, UNROLL, FP64, BLOCK,
+            )
+            # s_i^(-beta-1) = s_i^-beta / s_i; i outside [0, C) contributes 0
+            t_i = g_i * a_i * (p_i / s_i)
+            acc += tl.where(mask_i, t_i, 0.0)
+
+    # dx_c = relu'(x_c) * (g_c s_c^-beta - (2 alpha beta / size) a_c acc_c)
+    dx = g * p - coef * a * acc
+    # relu'(x) = 0 if x <= 0 else 1 (threshold_backward: NaN passes the gradient)
+    dx = tl.where(x <= 0, 0.0, dx)
+    tl.store(DX_ptr + offs, dx.to(DX_ptr.dtype.element_ty), mask=mask)
+
+
+# ----------------------------------------------------------------------------- host
+
+
+def _ints(pair):
+    return int(pair[0]), int(pair[1])
+
+
+def relu_lrn_max_pool2d_forward(
+    x: torch.Tensor,
+    size: int,
+    alpha: float,
+    beta: float,
+    k: float,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    ceil_mode: bool,
+    need_argmax: bool,
+    launch=_direct,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, argmax) of max_pool2d(local_response_norm(relu(x))) over a 4-D (N, C, H, W) x,
+    dilation 1. argmax = i*kW + j in the window (argmax_dtype), or an empty uint8 tensor when
+    not needed; both in x's suggested memory format. Arguments are validated by the caller."""
+    torch._check(x.dim() == 4, lambda: f"relu_lrn_max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_forward: size must be >= 1, got {size}")
+    kh, kw = _ints(kernel_size)
+    sh, sw = _ints(stride)
+    ph, pw = _ints(padding)
+    n, c, h, w = x.shape
+    oh = pooling_output_size(h, kh, sh, ph, 1, ceil_mode)
+    ow = pooling_output_size(w, kw, sw, pw, 1, ceil_mode)
+
+    memory_format = suggest_memory_format(x)
+    x, channels_last = _dense(x, memory_format)
+    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=memory_format)
+    if need_argmax:
+        argmax = torch.empty(
+            (n, c, oh, ow), dtype=argmax_dtype((kh, kw)), device=x.device, memory_format=memory_format
+        )
+    else:
+        argmax = torch.empty(0, dtype=torch.uint8, device=x.device)
+
+    n_outputs = out.numel()
+    if n_outputs == 0 or x.numel() == 0:
+        return out, argmax
+
+    block = _FORWARD_BLOCK
+    launch(_relu_lrn_max_pool2d_forward_kernel)[(triton.cdiv(n_outputs, block),)](
+        out,
+        argmax,
+        x,
+        n_outputs,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        *_split(k),
+        *_split(alpha / size),
+        *_split(beta),
+        SIZE=int(size),
+        BETA_IS_075=float(beta) == 0.75,
+        KH=kh,
+        KW=kw,
+        SH=sh,
+        SW=sw,
+        PH=ph,
+        PW=pw,
+        CHANNELS_LAST=channels_last,
+        STORE_ARGMAX=bool(need_argmax),
+        FP64=x.dtype == torch.float64,
+        UNROLL=kh * kw <= _MAX_UNROLL,
+        INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
+        BLOCK=block,
+        num_warps=_NUM_WARPS,
+    )
+    return out, argmax
+
+
+def relu_lrn_max_pool2d_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    argmax: torch.Tensor,
+    size: int,
+    alpha: float,
+    beta: float,
+    k: float,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    launch=_direct,
+) -> torch.Tensor:
+    """Gradient of relu_lrn_max_pool2d_forward with respect to x (argmax from the forward
+    with need_argmax=True), dense in x's suggested memory format; grad_out and argmax are
+    copied to that format if they differ."""
+    torch._check(x.dim() == 4, lambda: f"relu_lrn_max_pool2d_backward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    torch._check(
+        argmax.dim() == 4, lambda: f"relu_lrn_max_pool2d_backward: argmax must be 4-D, got shape {tuple(argmax.shape)}"
+    )
+    torch._check(
+        grad_out.shape == argmax.shape,
+        lambda: f"relu_lrn_max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
+    )
+    torch._check(
+        argmax.shape[:2] == x.shape[:2],
+        lambda: f"relu_lrn_max_pool2d_backward: argmax shape {tuple(argmax.shape)} does not match x shape {tuple(x.shape)}",
+    )
+    torch._check(
+        argmax.dtype in (torch.uint8, torch.int32),
+        lambda: f"relu_lrn_max_pool2d_backward: argmax dtype must be uint8 or int32, got {argmax.dtype}",
+    )
+    torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_backward: size must be >= 1, got {size}")
+    kh, kw = _ints(kernel_size)
+    sh, sw = _ints(stride)
+    ph, pw = _ints(padding)
+    n, c, h, w = x.shape
+    oh, ow = argmax.shape[2], argmax.shape[3]
+
+    memory_format = suggest_memory_format(x)
+    x, channels_last = _dense(x, memory_format)
+    argmax = argmax.contiguous(memory_format=memory_format)
+    grad_out = grad_out.contiguous(memory_format=memory_format)
+    grad_in = torch.empty((n, c, h, w), dtype=x.dtype, device=x.device, memory_format=memory_format)
+
+    n_inputs = grad_in.numel()
+    if n_inputs == 0:
+        return grad_in
+
+    rows, rows_by_offset = _candidate_loop(kh, sh, 1)
+    cols, cols_by_offset = _candidate_loop(kw, sw, 1)
+    block = _BACKWARD_BLOCK
+    launch(_relu_lrn_max_pool2d_backward_kernel)[(triton.cdiv(n_inputs, block),)](
+        grad_in,
+        grad_out,
+        argmax,
+        x,
+        n_inputs,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        *_split(k),
+        *_split(alpha / size),
+        *_split(beta),
+        *_split(2.0 * alpha * beta / size),
+        SIZE=int(size),
+        BETA_IS_075=float(beta) == 0.75,
+        KH=kh,
+        KW=kw,
+        SH=sh,
+        SW=sw,
+        PH=ph,
+        PW=pw,
+        ROWS=rows,
+        COLS=cols,
+        ROWS_BY_OFFSET=rows_by_offset,
+        COLS_BY_OFFSET=cols_by_offset,
+        CHANNELS_LAST=channels_last,
+        FP64=x.dtype == torch.float64,
+        UNROLL=rows * cols <= _MAX_UNROLL,
+        INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
+        BLOCK=block,
+        num_warps=_NUM_WARPS,
+    )
+    return grad_in
