@@ -1,0 +1,120 @@
+"""`alexnet-fast bench`: an end-to-end --quick run on the CPU, its JSON, PNG
+and tables, and the rejection of bad arguments."""
+import datetime
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import alexnet_fast
+from alexnet_fast import benchmarks, cli
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_quick_run_writes_json_png_and_tables(tmp_path, capsys):
+    json_path, png_path = tmp_path / "bench.json", tmp_path / "speedups.png"
+    # One thread: on a shared 2-core machine two threads wait on each other.
+    argv = ["bench", "--quick", "--device", "cpu", "--threads", "1", "--json", str(json_path), "--plot", str(png_path)]
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    report = json.loads(json_path.read_text())
+    assert status == 0, f"failed measurements: {report['meta']['notes']}\n{err[-2000:]}"
+
+    meta = report["meta"]
+    assert meta["device"] == "cpu" and meta["torch"] == torch.__version__
+    assert meta["command"] == "alexnet-fast " + " ".join(argv)
+    assert meta["args"]["quick"] is True and meta["threads"] == 1
+    datetime.datetime.fromisoformat(meta["date"])
+    assert meta["settings"]["compile"] is False  # --quick skips torch.compile ...
+    assert any("torch.compile: skipped" in note for note in meta["notes"])  # ... and says so
+
+    fast = [b for b in alexnet_fast.available_backends("cpu") if b not in ("reference", "triton")]
+    assert fast, "no fast CPU backend: alexnet_fast._C is not built"
+    rows = report["ops"]
+    assert {row["provider"] for row in rows} == {"eager", *fast}  # no Triton interpreter
+    assert {row["op"] for row in rows} == {op for op in benchmarks.OPS if benchmarks.op_available(op)}
+    assert {row["mode"] for row in rows} == set(benchmarks.MODES)
+    for row in rows:
+        assert row["error"] is None
+        assert 0 < row["q25_ms"] <= row["median_ms"] <= row["q75_ms"]
+        assert len(row["times_ms"]) == row["repeats"] == 3
+        assert row["gbps"] > 0 and row["pct_of_copy"] > 0 and row["copy_gbps"] > 0
+        assert row["speedup_vs_eager"] > 0 and row["speedup_vs_compile"] is None
+        if row["provider"] == "eager":
+            assert row["speedup_vs_eager"] == 1.0
+    assert {c["case"] for c in report["copy"]} == {row["case"] for row in rows}
+
+    if benchmarks.models_available():
+        assert {(r["provider"], r["mode"]) for r in report["model"]} == {
+            (p, m) for p in ("fast", "reference") for m in benchmarks.MODEL_MODES
+        }
+        for row in report["model"]:
+            assert row["mean_ms"] > 0 and row["images_per_s"] > 0 and row["batch"] == 2
+            assert row["peak_memory_bytes"] is None or row["peak_memory_bytes"] >= 0
+        assert "AlexNet (paper variant" in out and "eval() mode" in out
+    else:
+        assert any(note.startswith("model: skipped") for note in meta["notes"])
+
+    assert "Operators:" in out and "relu_lrn" in out
+    assert png_path.read_bytes()[:8] == PNG_SIGNATURE and png_path.stat().st_size > 1000
+
+    cli.print_report(report, markdown=True)
+    markdown = capsys.readouterr().out
+    assert "| op | case | mode | provider | median ms |" in markdown
+    assert markdown.count("\n| relu_lrn |") == 2 * len(benchmarks.MODES) * (1 + len(fast))
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-size", "two"], "--batch-size"),
+        (["--dtype", "int8"], "--dtype"),
+        (["--device", "tpu"], "--device"),
+        (["--ops", "relu_lrn,conv2d"], "--ops"),
+        (["--json", "/no/such/directory/bench.json"], "--json"),
+        (["--plot", "speedups.jpg"], "--plot"),
+        (["--frobnicate"], "--frobnicate"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(args, named, capsys):
+    assert cli.main(["bench", *args]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "error:" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_a_gpu_is_a_clear_error(capsys):
+    assert cli.main(["bench", "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_no_command_is_an_error(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "alexnet_fast", "bench", "--dtype", "int8"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "argument --dtype: invalid choice: 'int8'" in done.stderr
+
+
+def test_timing_statistics():
+    timing = benchmarks.Timing((4.0, 1.0, 3.0, 2.0))
+    assert (timing.median, timing.q25, timing.q75, timing.mean) == (2.5, 1.75, 3.25, 2.5)
+    calls = []
+    timing = benchmarks.time_workload(lambda: calls.append(1), "cpu", warmup=2, repeats=5)
+    assert len(calls) == 7 and len(timing.times) == 5 and min(timing.times) >= 0
+    timing = benchmarks.time_workload(lambda: None, "cpu", warmup=1, repeats=5, min_time=1.0)
+    assert len(timing.times) == 50  # short calls: up to ten times the repeats
+
+
+def test_speedups_are_ratios_of_medians():
+    rows = cli._with_speedups([dict(provider="eager", median_ms=6.0), dict(provider="compile", median_ms=3.0),
+                               dict(provider="cpu", median_ms=2.0), dict(provider="cuda", error="x")])
+    assert [r["speedup_vs_eager"] for r in rows] == [1.0, 2.0, 3.0, None]
+    assert [r["speedup_vs_compile"] for r in rows] == [0.5, 1.0, 1.5, None]
