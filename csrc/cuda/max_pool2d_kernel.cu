@@ -55,6 +55,8 @@
 #include <tuple>
 #include <type_traits>
 
+#include "pool_common.cuh"
+
 namespace alexnet_fast {
 namespace {
 
@@ -77,31 +79,6 @@ struct AccType<double> {
 };
 template <typename T>
 using acc_type = typename AccType<T>::type;
-
-// NaN test that needs no math header overloads (exact without fast-math
-// "no NaN" assumptions, which nvcc's --use_fast_math does not make).
-template <typename T>
-__device__ __forceinline__ bool is_nan(T v) {
-  return v != v;
-}
-
-// Read-only (non-coherent cache) loads. __ldg has no overload for c10::Half /
-// c10::BFloat16: load their 16-bit pattern instead.
-template <typename T>
-__device__ __forceinline__ T load_ro(const T* p) {
-  return __ldg(p);
-}
-template <>
-__device__ __forceinline__ c10::Half load_ro<c10::Half>(const c10::Half* p) {
-  return c10::Half(__ldg(reinterpret_cast<const unsigned short*>(p)),
-                   c10::Half::from_bits());
-}
-template <>
-__device__ __forceinline__ c10::BFloat16 load_ro<c10::BFloat16>(
-    const c10::BFloat16* p) {
-  return c10::BFloat16(__ldg(reinterpret_cast<const unsigned short*>(p)),
-                       c10::BFloat16::from_bits());
-}
 
 // Raw word of a given byte count, for vector loads / stores.
 template <int Bytes>
@@ -145,50 +122,6 @@ __device__ __forceinline__ void store_vec(T* p, const T (&v)[V]) {
     *reinterpret_cast<R*>(p) = raw;
   }
 }
-
-// n / d and n % d for 0 <= n, d <= INT32_MAX with one multiply-high
-// (PyTorch's IntDivider<unsigned int>, Granlund-Montgomery): with
-// shift = ceil(log2 d) and m1 = floor(2^32 (2^shift - d) / d) + 1,
-// n / d = (umulhi(n, m1) + n) >> shift; t + n < 2^32 because n < 2^31.
-struct DivMod32 {
-  uint32_t divisor = 1;
-  uint32_t m1 = 1;
-  uint32_t shift = 0;
-
-  DivMod32() = default;
-  explicit DivMod32(int64_t d) : divisor(static_cast<uint32_t>(d)) {
-    TORCH_INTERNAL_ASSERT(d >= 1 && d <= std::numeric_limits<int32_t>::max());
-    shift = 0;
-    while (shift < 32 && (uint64_t{1} << shift) < divisor) ++shift;
-    const uint64_t magic =
-        ((uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor)) / divisor +
-        1;
-    TORCH_INTERNAL_ASSERT(magic > 0 && magic <= 0xffffffffull);
-    m1 = static_cast<uint32_t>(magic);
-  }
-  __device__ __forceinline__ void divmod(uint32_t n, uint32_t& q,
-                                         uint32_t& r) const {
-    q = (__umulhi(n, m1) + n) >> shift;
-    r = n - q * divisor;
-  }
-};
-
-// Same interface for the > 2^31-element case: plain 64-bit division.
-struct DivMod64 {
-  int64_t divisor = 1;
-
-  DivMod64() = default;
-  explicit DivMod64(int64_t d) : divisor(d) {}
-  __device__ __forceinline__ void divmod(int64_t n, int64_t& q,
-                                         int64_t& r) const {
-    q = n / divisor;
-    r = n - q * divisor;
-  }
-};
-
-template <typename index_t>
-using DivMod =
-    std::conditional_t<std::is_same_v<index_t, uint32_t>, DivMod32, DivMod64>;
 
 // Shapes and window parameters (runtime path; all int64).
 struct PoolGeom {
@@ -510,62 +443,6 @@ __global__ void __launch_bounds__(kThreads)
 // Host side
 // ---------------------------------------------------------------------------
 
-struct PoolArgs {
-  int64_t kH, kW, sH, sW, pH, pW, dH, dW;
-  bool is_3x3s2() const {
-    return kH == 3 && kW == 3 && sH == 2 && sW == 2 && dH == 1 && dW == 1;
-  }
-};
-
-PoolArgs check_pool_args(const char* op, at::IntArrayRef kernel_size,
-                         at::IntArrayRef stride, at::IntArrayRef padding,
-                         at::IntArrayRef dilation) {
-  TORCH_CHECK(kernel_size.size() == 2, op,
-              ": kernel_size must have 2 elements, got ", kernel_size);
-  TORCH_CHECK(stride.size() == 2, op, ": stride must have 2 elements, got ",
-              stride);
-  TORCH_CHECK(padding.size() == 2, op, ": padding must have 2 elements, got ",
-              padding);
-  TORCH_CHECK(dilation.size() == 2, op,
-              ": dilation must have 2 elements, got ", dilation);
-  constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
-  PoolArgs a{kernel_size[0], kernel_size[1], stride[0],   stride[1],
-             padding[0],     padding[1],     dilation[0], dilation[1]};
-  TORCH_CHECK(a.kH >= 1 && a.kW >= 1 && a.kH <= kIntMax && a.kW <= kIntMax, op,
-              ": kernel_size must be in [1, 2^31), got ", kernel_size);
-  TORCH_CHECK(a.sH >= 1 && a.sW >= 1 && a.sH <= kIntMax && a.sW <= kIntMax, op,
-              ": stride must be in [1, 2^31), got ", stride);
-  TORCH_CHECK(a.dH >= 1 && a.dW >= 1 && a.dH <= kIntMax && a.dW <= kIntMax, op,
-              ": dilation must be in [1, 2^31), got ", dilation);
-  TORCH_CHECK(a.pH >= 0 && a.pW >= 0, op,
-              ": padding must be non-negative, got ", padding);
-  // PyTorch's rule: pad <= ((k - 1) * d + 1) / 2 (half the effective kernel).
-  TORCH_CHECK(a.pH <= ((a.kH - 1) * a.dH + 1) / 2 &&
-                  a.pW <= ((a.kW - 1) * a.dW + 1) / 2,
-              op,
-              ": padding must be at most half of the effective kernel size, "
-              "got padding=",
-              padding, ", kernel_size=", kernel_size, ", dilation=", dilation);
-  TORCH_CHECK(a.kH <= kIntMax / a.kW, op,
-              ": kernel_size[0] * kernel_size[1] must fit in int32, got ",
-              kernel_size);
-  return a;
-}
-
-// PyTorch's pooling_output_shape: div_rtn (floor) of
-// (in + 2p - d(k-1) - 1 [+ s-1 with ceil_mode]) / s, plus 1; with ceil_mode a
-// last window starting at or past in + p (entirely in the right padding) is
-// dropped.
-int64_t pooling_output_size(int64_t in, int64_t k, int64_t pad, int64_t s,
-                            int64_t d, bool ceil_mode) {
-  const int64_t num = in + 2 * pad - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
-  int64_t q = num / s;
-  if (num % s != 0 && num < 0) --q;  // round toward -inf
-  int64_t out = q + 1;
-  if (ceil_mode && (out - 1) * s >= in + pad) --out;
-  return out;
-}
-
 bool fits_32bit(const at::Tensor& t) {
   return t.numel() <= std::numeric_limits<int32_t>::max();
 }
@@ -772,7 +649,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cuda(
               x_in.sizes());
   const PoolArgs a =
       check_pool_args(op, kernel_size, stride, padding, dilation);
-  const int64_t N = x_in.size(0), C = x_in.size(1);
+  const int64_t C = x_in.size(1);
   const int64_t H = x_in.size(2), W = x_in.size(3);
   const int64_t OH = pooling_output_size(H, a.kH, a.pH, a.sH, a.dH, ceil_mode);
   const int64_t OW = pooling_output_size(W, a.kW, a.pW, a.sW, a.dW, ceil_mode);
@@ -783,41 +660,28 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cuda(
               ", ceil_mode=", ceil_mode);
 
   c10::cuda::CUDAGuard guard(x_in.device());
-  // PyTorch's choice of format; a copy only when x is not dense in it.
-  const at::MemoryFormat mf = x_in.suggest_memory_format();
-  const at::Tensor x = x_in.contiguous(mf);
-  const bool channels_last = mf == at::MemoryFormat::ChannelsLast;
-
-  at::Tensor out = at::empty({N, C, OH, OW}, x.options().memory_format(mf));
-  const bool int32_arg = a.kH * a.kW > 256;
-  at::Tensor argmax =
-      need_argmax
-          ? at::empty({N, C, OH, OW},
-                      x.options()
-                          .dtype(int32_arg ? at::kInt : at::kByte)
-                          .memory_format(mf))
-          : at::empty({0}, x.options().dtype(at::kByte));
-  if (out.numel() == 0) return std::make_tuple(out, argmax);
+  PoolForwardTensors t = pool_forward_tensors(x_in, OH, OW, a, need_argmax);
+  if (t.out.numel() == 0) return std::make_tuple(t.out, t.argmax);
 
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream().stream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "max_pool2d_forward_cuda",
+      at::kHalf, at::kBFloat16, t.x.scalar_type(), "max_pool2d_forward_cuda",
       [&] {
         if (!need_argmax) {
-          launch_forward<scalar_t, uint8_t, false>(x, out, nullptr, a, C, H,
-                                                   W, OH, OW, channels_last,
+          launch_forward<scalar_t, uint8_t, false>(t.x, t.out, nullptr, a, C, H,
+                                                   W, OH, OW, t.channels_last,
                                                    stream);
-        } else if (int32_arg) {
+        } else if (a.int32_argmax()) {
           launch_forward<scalar_t, int32_t, true>(
-              x, out, argmax.data_ptr<int32_t>(), a, C, H, W, OH, OW,
-              channels_last, stream);
+              t.x, t.out, t.argmax.data_ptr<int32_t>(), a, C, H, W, OH, OW,
+              t.channels_last, stream);
         } else {
           launch_forward<scalar_t, uint8_t, true>(
-              x, out, argmax.data_ptr<uint8_t>(), a, C, H, W, OH, OW,
-              channels_last, stream);
+              t.x, t.out, t.argmax.data_ptr<uint8_t>(), a, C, H, W, OH, OW,
+              t.channels_last, stream);
         }
       });
-  return std::make_tuple(out, argmax);
+  return std::make_tuple(t.out, t.argmax);
 }
 
 at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_out_in,
@@ -842,11 +706,8 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_out_in,
               ", got ", argmax_in.sizes());
   const PoolArgs a =
       check_pool_args(op, kernel_size, stride, padding, dilation);
-  const bool int32_arg = a.kH * a.kW > 256;
-  const at::ScalarType arg_type = int32_arg ? at::kInt : at::kByte;
-  TORCH_CHECK(argmax_in.scalar_type() == arg_type, op, ": argmax must be ",
-              arg_type, " for kernel_size=", kernel_size, ", got ",
-              argmax_in.scalar_type());
+  check_argmax_dtype(op, argmax_in, a, kernel_size);
+  const bool int32_arg = a.int32_argmax();
   const int64_t H = input_height, W = input_width;
   TORCH_CHECK(H >= 1 && W >= 1, op,
               ": input_height and input_width must be >= 1, got (", H, ", ",
@@ -854,13 +715,9 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_out_in,
   const int64_t N = grad_out_in.size(0), C = grad_out_in.size(1);
   const int64_t OH = grad_out_in.size(2), OW = grad_out_in.size(3);
   // ceil_mode is not passed: the output size must be the floor or the ceil one.
-  auto size_ok = [&](int64_t out, int64_t in, int64_t k, int64_t p, int64_t s,
-                     int64_t d) {
-    return out == pooling_output_size(in, k, p, s, d, false) ||
-           out == pooling_output_size(in, k, p, s, d, true);
-  };
-  TORCH_CHECK(OH >= 1 && OW >= 1 && size_ok(OH, H, a.kH, a.pH, a.sH, a.dH) &&
-                  size_ok(OW, W, a.kW, a.pW, a.sW, a.dW),
+  TORCH_CHECK(OH >= 1 && OW >= 1 &&
+                  pooling_output_size_ok(OH, H, a.kH, a.pH, a.sH, a.dH) &&
+                  pooling_output_size_ok(OW, W, a.kW, a.pW, a.sW, a.dW),
               op, ": grad_out spatial size (", OH, ", ", OW,
               ") does not match input (H, W) = (", H, ", ", W,
               ") with kernel_size=", kernel_size, ", stride=", stride,

@@ -59,6 +59,7 @@
 #include <cstdint>
 
 #include "channel_layout.h"
+#include "lrn_math.cuh"
 
 namespace alexnet_fast {
 namespace {
@@ -74,68 +75,12 @@ constexpr int64_t kMinChunk = 16;
 // Grid-stride kernels never launch more blocks than this.
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;
 
-template <typename acc_t>
-struct LrnParams {
-  acc_t k;
-  acc_t alpha_over_size;       // alpha / size
-  acc_t beta;
-  acc_t neg_two_ab_over_size;  // -2 alpha beta / size
-  int channels;                // C
-  int lo;                      // min(size / 2, C): window reaches lo below c
-  int hi;                      // min((size - 1) / 2, C): and hi above c
-  bool beta_is_075;
-  bool apply_relu;
-};
-
-// ---- explicitly rounded arithmetic (no contraction, fast-math proof) ----
-__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float div_rn(float a, float b) { return __fdiv_rn(a, b); }
-__device__ __forceinline__ double div_rn(double a, double b) { return __ddiv_rn(a, b); }
-__device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
-__device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
-
-// s^beta. beta == 0.75: s^0.75 = sqrt(s) * sqrt(sqrt(s)), two correctly
-// rounded square roots and a product (<= ~1.5 ulp), no pow. Special values
-// agree with pow: s = +inf -> inf, s = +-0 -> +0, s < 0 or NaN -> NaN.
-__device__ __forceinline__ float pow_beta(float s, float beta, bool beta_is_075) {
-  if (beta_is_075) {
-    const float r = __fsqrt_rn(s);
-    return __fmul_rn(r, __fsqrt_rn(r));
-  }
-  return powf(s, beta);
-}
-__device__ __forceinline__ double pow_beta(double s, double beta, bool beta_is_075) {
-  if (beta_is_075) {
-    const double r = __dsqrt_rn(s);
-    return __dmul_rn(r, __dsqrt_rn(r));
-  }
-  return pow(s, beta);
-}
-
-// relu that keeps NaN (fmax(NaN, 0) would return 0).
-template <typename acc_t>
-__device__ __forceinline__ acc_t act(acc_t v, bool apply_relu) {
-  return (apply_relu && v <= acc_t(0)) ? acc_t(0) : v;
-}
-
 // a_c, or 0 when channel c lies outside [0, C) (a clipped window term).
 template <typename acc_t, typename scalar_t, typename index_t>
 __device__ __forceinline__ acc_t load_act(const scalar_t* __restrict__ p, int c,
                                           int C, index_t stride_c, bool apply_relu) {
   if (c < 0 || c >= C) return acc_t(0);
   return act(static_cast<acc_t>(p[static_cast<index_t>(c) * stride_c]), apply_relu);
-}
-
-// s = k + alpha/size * sum_w A[w]^2, terms summed in channel order.
-template <int SIZE, typename acc_t>
-__device__ __forceinline__ acc_t window_s(const acc_t (&A)[SIZE], const LrnParams<acc_t>& p) {
-  acc_t sq = acc_t(0);
-#pragma unroll
-  for (int w = 0; w < SIZE; ++w) sq = fma_rn(A[w], A[w], sq);
-  return fma_rn(p.alpha_over_size, sq, p.k);
 }
 
 // dx_j from a_j, d_j = g_j s_j^-beta and sum_t = sum_{i in W'(j)} t_i.
@@ -274,12 +219,11 @@ __global__ void __launch_bounds__(kThreads) relu_lrn_backward_cf_kernel(
         const int m = mb + u;
         if (m < m_end) {
           A[SIZE - 1] = act(static_cast<acc_t>(RX[u]), p.apply_relu);
-          const acc_t sv = window_s<SIZE>(A, p);
-          const acc_t inv_p = div_rn(acc_t(1), pow_beta(sv, p.beta, p.beta_is_075));
           const acc_t gm = static_cast<acc_t>(RG[u]);
           const bool valid = m >= 0 && m < C;
-          const acc_t b = mul_rn(A[LO], inv_p);
-          const acc_t t = valid ? mul_rn(gm, div_rn(b, sv)) : acc_t(0);
+          acc_t inv_p;
+          const acc_t t_m = grad_term(window_s<SIZE>(A, p), A[LO], gm, p, inv_p);
+          const acc_t t = valid ? t_m : acc_t(0);
 #pragma unroll
           for (int w = 0; w + 1 < SIZE; ++w) T[w] = T[w + 1];
           T[SIZE - 1] = t;
@@ -332,14 +276,9 @@ __global__ void __launch_bounds__(kThreads) relu_lrn_forward_direct_kernel(
     sv = window_s<SIZE>(A, p);
     a_c = A[LO];
   } else {
-    const int j0 = max(c - p.lo, 0);
-    const int j1 = min(c + p.hi, C - 1);
-    acc_t sq = acc_t(0);
-    for (int j = j0; j <= j1; ++j) {
-      const acc_t a = act(static_cast<acc_t>(xp[j * stride_c]), p.apply_relu);
-      sq = fma_rn(a, a, sq);
-    }
-    sv = fma_rn(p.alpha_over_size, sq, p.k);
+    sv = clipped_window_s(c, p, [&](int j) {
+      return act(static_cast<acc_t>(xp[j * stride_c]), p.apply_relu);
+    });
     a_c = act(static_cast<acc_t>(x[e]), p.apply_relu);
   }
   out[e] = static_cast<scalar_t>(div_rn(a_c, pow_beta(sv, p.beta, p.beta_is_075)));
@@ -360,62 +299,13 @@ __global__ void __launch_bounds__(kThreads) relu_lrn_backward_direct_kernel(
   const scalar_t* __restrict__ xp = x + pix;
   const scalar_t* __restrict__ gp = g + pix;
 
-  acc_t sum_t = acc_t(0);
-  acc_t d_j = acc_t(0);
-  acc_t a_j;
-  if constexpr (SIZE > 0) {
-    constexpr int LO = SIZE / 2;
-    constexpr int HI = (SIZE - 1) / 2;
-    constexpr int NA = 2 * SIZE - 1;
-    // A[u] = a_{j - (SIZE-1) + u}: every a that some s_i, i in W'(j), needs.
-    // For i = j - HI + v (v in [0, SIZE)), W(i) = [i - LO, i + HI] maps to
-    // A[v .. v + SIZE - 1] and a_i to A[v + LO] (LO + HI == SIZE - 1).
-    acc_t A[NA];
-#pragma unroll
-    for (int u = 0; u < NA; ++u)
-      A[u] = load_act<acc_t>(xp, j - (SIZE - 1) + u, C, stride_c, p.apply_relu);
-    acc_t G[SIZE];  // G[v] = g_{j - HI + v}
-#pragma unroll
-    for (int v = 0; v < SIZE; ++v) {
-      const int i = j - HI + v;
-      G[v] = (i >= 0 && i < C) ? static_cast<acc_t>(gp[i * stride_c]) : acc_t(0);
-    }
-#pragma unroll
-    for (int v = 0; v < SIZE; ++v) {
-      const int i = j - HI + v;
-      acc_t sq = acc_t(0);
-#pragma unroll
-      for (int w = 0; w < SIZE; ++w) sq = fma_rn(A[v + w], A[v + w], sq);
-      const acc_t sv = fma_rn(p.alpha_over_size, sq, p.k);
-      const acc_t inv_p = div_rn(acc_t(1), pow_beta(sv, p.beta, p.beta_is_075));
-      const acc_t b = mul_rn(A[v + LO], inv_p);
-      const acc_t t = (i >= 0 && i < C) ? mul_rn(G[v], div_rn(b, sv)) : acc_t(0);
-      sum_t = add_rn(sum_t, t);
-      if (v == HI) d_j = mul_rn(G[v], inv_p);
-    }
-    a_j = A[SIZE - 1];
-  } else {
-    const int i0 = max(j - p.hi, 0);
-    const int i1 = min(j + p.lo, C - 1);
-    for (int i = i0; i <= i1; ++i) {
-      const int m0 = max(i - p.lo, 0);
-      const int m1 = min(i + p.hi, C - 1);
-      acc_t sq = acc_t(0);
-      for (int m = m0; m <= m1; ++m) {
-        const acc_t a = act(static_cast<acc_t>(xp[m * stride_c]), p.apply_relu);
-        sq = fma_rn(a, a, sq);
-      }
-      const acc_t sv = fma_rn(p.alpha_over_size, sq, p.k);
-      const acc_t inv_p = div_rn(acc_t(1), pow_beta(sv, p.beta, p.beta_is_075));
-      const acc_t a_i = act(static_cast<acc_t>(xp[i * stride_c]), p.apply_relu);
-      const acc_t g_i = static_cast<acc_t>(gp[i * stride_c]);
-      const acc_t b = mul_rn(a_i, inv_p);
-      sum_t = add_rn(sum_t, mul_rn(g_i, div_rn(b, sv)));
-      if (i == j) d_j = mul_rn(g_i, inv_p);
-    }
-    a_j = act(static_cast<acc_t>(x[e]), p.apply_relu);
-  }
-  dx[e] = static_cast<scalar_t>(grad_x(a_j, d_j, sum_t, p));
+  const LrnGradSums<acc_t> r = lrn_grad_sums<SIZE, /*kPreloadG=*/true>(
+      j, p,
+      [&](int m) {
+        return act(static_cast<acc_t>(xp[static_cast<index_t>(m) * stride_c]), p.apply_relu);
+      },
+      [&](int i) { return static_cast<acc_t>(gp[i * stride_c]); });
+  dx[e] = static_cast<scalar_t>(grad_x(r.a_j, r.d_j, r.sum_t, p));
 }
 
 // ============================================================================
@@ -429,28 +319,7 @@ void check_x(const char* op, const at::Tensor& x, int64_t size) {
   TORCH_CHECK(size >= 1, op, ": size must be >= 1, got ", size);
   TORCH_CHECK(x.dim() >= 3, op, ": x must have at least 3 dims (N, C, *), got ",
               x.dim(), " dims with shape ", x.sizes());
-  const auto dt = x.scalar_type();
-  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf ||
-                  dt == at::kBFloat16,
-              op, ": x must be float32, float64, float16 or bfloat16, got ", dt);
-}
-
-template <typename acc_t>
-LrnParams<acc_t> make_params(const ChannelView& v, int64_t size, double alpha,
-                             double beta, double k, bool apply_relu) {
-  const double n = static_cast<double>(size);
-  LrnParams<acc_t> p;
-  p.k = static_cast<acc_t>(k);
-  p.alpha_over_size = static_cast<acc_t>(alpha / n);
-  p.beta = static_cast<acc_t>(beta);
-  p.neg_two_ab_over_size = static_cast<acc_t>(-2.0 * alpha * beta / n);
-  p.channels = static_cast<int>(v.channels);
-  // A window reaching C or more channels away is clipped to [0, C) anyway.
-  p.lo = static_cast<int>(std::min<int64_t>(size / 2, v.channels));
-  p.hi = static_cast<int>(std::min<int64_t>((size - 1) / 2, v.channels));
-  p.beta_is_075 = beta == 0.75;
-  p.apply_relu = apply_relu;
-  return p;
+  check_dtype(op, "x", x);
 }
 
 // The channels-first register kernels pay off when a warp's 32 threads cover
@@ -481,9 +350,7 @@ CfLaunch plan_channels_first(const ChannelView& v) {
 }
 
 void check_view(const char* op, const ChannelView& v) {
-  // Channel indices (and c + window reach, <= 3C) are 32-bit in the kernels.
-  TORCH_CHECK(v.channels <= INT_MAX / 4, op, ": too many channels (", v.channels,
-              "), at most ", INT_MAX / 4, " supported");
+  check_channels(op, v.channels);
   const int64_t numel = v.batch * v.channels * v.spatial;
   TORCH_CHECK(ceil_div(numel, kThreads) <= INT_MAX, op, ": tensor too large (",
               numel, " elements)");
@@ -579,7 +446,7 @@ at::Tensor relu_lrn_forward_cuda(const at::Tensor& x, int64_t size, double alpha
       at::ScalarType::Half, at::ScalarType::BFloat16, xv.scalar_type(),
       "relu_lrn_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        const auto p = make_params<acc_t>(view, size, alpha, beta, k, apply_relu);
+        const auto p = make_params<acc_t>(view.channels, size, alpha, beta, k, apply_relu);
         launch_forward<scalar_t>(xv.const_data_ptr<scalar_t>(),
                                  out.mutable_data_ptr<scalar_t>(), view, size, p,
                                  stream);
@@ -615,7 +482,7 @@ at::Tensor relu_lrn_backward_cuda(const at::Tensor& grad_out, const at::Tensor& 
       at::ScalarType::Half, at::ScalarType::BFloat16, xv.scalar_type(),
       "relu_lrn_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        const auto p = make_params<acc_t>(view, size, alpha, beta, k, apply_relu);
+        const auto p = make_params<acc_t>(view.channels, size, alpha, beta, k, apply_relu);
         launch_backward<scalar_t>(gv.const_data_ptr<scalar_t>(),
                                   xv.const_data_ptr<scalar_t>(),
                                   grad_in.mutable_data_ptr<scalar_t>(), view, size, p,
