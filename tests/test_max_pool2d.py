@@ -216,7 +216,7 @@ def test_bad_arguments_raise_clear_errors():
             pool(x, **kwargs)
     with pytest.raises(ValueError, match=r"padding must be at most half the kernel size, kernel_size // 2 = 1 along h; got padding=\(2, 2\)"):
         pool(x, 3, padding=2)
-    with pytest.raises(ValueError, match=r"output size would be \(0, 0\) for input size \(5, 5\)"):
+    with pytest.raises(ValueError, match=r"output size would be \(-1, -1\) for input size \(5, 5\)"):
         pool(x, 3, stride=1, dilation=3)
     with pytest.raises(ValueError, match=r"3-D \(C, H, W\) or 4-D .*got shape \(5, 5\)"):
         pool(torch.randn(5, 5), 2)

@@ -1,0 +1,995 @@
+// Fused ReLU + LRN + max-pool (AlexNet's conv1/conv2 blocks), CPU kernels.
+//
+//   a_c   = relu(x_c)
+//   s_c   = k + alpha/size * sum_{j in W(c)} a_j^2,   W(c) = [c - size/2, c + (size-1)/2] clipped
+//   y_c   = a_c * s_c^-beta                            (the LRN output, never written to memory)
+//   out   = max_pool2d(y, kernel, stride, padding, ceil_mode), dilation 1
+//
+// The LRN values are computed exactly as csrc/cpu/relu_lrn_kernel.cpp does
+// (same operations in the same order: window sum added term by term in
+// increasing channel order, s = k + alpha_n * sum, inv = 1/s,
+// s^-0.75 = sqrt(inv) * sqrt(sqrt(inv)), y = a * p), so y agrees bitwise with
+// relu_lrn_forward in float32/float64. The max-pool fold compares these fp32
+// (float64 for double) LRN values, NOT values rounded to the storage type
+// first, and stores the winner rounded to the storage type. Max rule as
+// PyTorch / max_pool2d_kernel.cpp: maxval = -inf, maxpos = first in-bounds
+// position, rows then columns, update when (val > maxval) || isnan(val);
+// argmax = i*kW + j (uint8 when kH*kW <= 256, else int32).
+//
+// Forward, per work item (n, band of output rows): the ReLU+LRN values of the
+// input rows the band's windows need are computed for all channels into a
+// thread-local buffer (C x rows x W, in L2), then pooled from it. Only the
+// (kH - sH) rows shared with the next band are computed twice. NCHW: the LRN
+// runs channel by channel over the band's positions (vectorised along the
+// positions, a ring of the last channels' squares as in relu_lrn_kernel.cpp);
+// each buffer row stores its columns "phase-major" (all columns w with
+// w % sW == 0, then w % sW == 1, ...): column j of the window of output ow is
+// then at phase_off[(j - pW) mod sW] + ow + floor((j - pW) / sW), i.e. unit
+// stride in ow, so interior windows are pooled with SIMD over ow and no
+// shuffles. Windows touching the padding use a scalar fold. NHWC: per pixel
+// the channels are contiguous; LRN per pixel over zero-padded channel rows
+// (as relu_lrn's channels-last path) and pooling vectorised over channels.
+//
+// Backward, per work item (n, band of input rows): g_lrn of the band's rows
+// for all channels is built by a scatter from the output windows that touch
+// the band, visited in increasing (oh, ow) order, into a zeroed fp32 buffer:
+// every element receives its terms in increasing (oh, ow) order starting
+// from 0, the same sum as the gather of max_pool2d_kernel.cpp (and PyTorch's
+// CPU max_pool2d backward). Then the relu_lrn backward along channels with s
+// recomputed from x:
+//   dx_j = relu'(x_j) (g_j p_j - (2 alpha beta / size) a_j sum_{i in W'(j)} t_i),
+//   t_i = g_i a_i s_i^(-beta-1) = (a_i * (g_i p_i)) * (1/s_i)
+// with the operations of relu_lrn_kernel.cpp, so dx is bitwise
+// relu_lrn_backward(max_pool2d_backward(grad_out, argmax)) in float32/64.
+// No atomics, each dx element written once: bitwise repeatable for any number
+// of threads.
+//
+// Arithmetic in float for float/half/bfloat16, double for double.
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include "huge_pages.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+// The row loops are written with small helpers and lambdas over a vector type;
+// they must all be inlined, else every element pays calls.
+#define AF_INLINE inline __attribute__((always_inline))
+#define AF_LAMBDA __attribute__((always_inline))
+
+namespace alexnet_fast {
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Vector arithmetic: Scalar<T> (one lane; double and row tails) and Floats<K>
+// (K SSE2 registers). Both do the same correctly rounded IEEE operations, so
+// a value does not depend on the lane that computed it. (No FMA: the build
+// targets baseline x86-64, like relu_lrn_kernel.cpp, so a*b+c is rounded
+// twice in both files.)
+
+template <typename T>
+struct Scalar {
+  static constexpr int64_t kWidth = 1;
+  T v;
+  static AF_INLINE Scalar load(const T* p) { return {*p}; }
+  static AF_INLINE Scalar broadcast(T x) { return {x}; }
+  AF_INLINE void store(T* p) const { *p = v; }
+  friend AF_INLINE Scalar operator+(Scalar a, Scalar b) { return {a.v + b.v}; }
+  friend AF_INLINE Scalar operator-(Scalar a, Scalar b) { return {a.v - b.v}; }
+  friend AF_INLINE Scalar operator*(Scalar a, Scalar b) { return {a.v * b.v}; }
+  friend AF_INLINE Scalar operator/(Scalar a, Scalar b) { return {a.v / b.v}; }
+  friend AF_INLINE Scalar sqrt(Scalar a) { return {std::sqrt(a.v)}; }
+  friend AF_INLINE Scalar pow(Scalar a, T e) { return {std::pow(a.v, e)}; }
+  // value where m > 0 or m is NaN, else 0 (relu keeps NaN; relu' = 0 where x <= 0).
+  friend AF_INLINE Scalar zero_unless_positive(Scalar m, Scalar value) { return {m.v <= T(0) ? T(0) : value.v}; }
+  // One step of the max fold: take v when v > m or v is NaN.
+  friend AF_INLINE void fold(Scalar v, Scalar& m, Scalar& p, T pos) {
+    if ((v.v > m.v) || (v.v != v.v)) {
+      m.v = v.v;
+      p.v = pos;
+    }
+  }
+};
+
+#if defined(__SSE2__)
+template <int K>
+struct Floats {
+  static constexpr int64_t kWidth = 4 * K;
+  __m128 v[K];
+  template <typename Op>
+  static AF_INLINE Floats map(Op op) {
+    Floats r;
+    for (int i = 0; i < K; ++i) r.v[i] = op(i);
+    return r;
+  }
+  static AF_INLINE Floats load(const float* p) {
+    return map([&](int i) AF_LAMBDA { return _mm_loadu_ps(p + 4 * i); });
+  }
+  static AF_INLINE Floats broadcast(float x) {
+    return map([&](int) AF_LAMBDA { return _mm_set1_ps(x); });
+  }
+  AF_INLINE void store(float* p) const {
+    for (int i = 0; i < K; ++i) _mm_storeu_ps(p + 4 * i, v[i]);
+  }
+  friend AF_INLINE Floats operator+(Floats a, Floats b) {
+    return map([&](int i) AF_LAMBDA { return _mm_add_ps(a.v[i], b.v[i]); });
+  }
+  friend AF_INLINE Floats operator-(Floats a, Floats b) {
+    return map([&](int i) AF_LAMBDA { return _mm_sub_ps(a.v[i], b.v[i]); });
+  }
+  friend AF_INLINE Floats operator*(Floats a, Floats b) {
+    return map([&](int i) AF_LAMBDA { return _mm_mul_ps(a.v[i], b.v[i]); });
+  }
+  friend AF_INLINE Floats operator/(Floats a, Floats b) {
+    return map([&](int i) AF_LAMBDA { return _mm_div_ps(a.v[i], b.v[i]); });
+  }
+  friend AF_INLINE Floats sqrt(Floats a) {
+    return map([&](int i) AF_LAMBDA { return _mm_sqrt_ps(a.v[i]); });
+  }
+  friend AF_INLINE Floats pow(Floats a, float e) {
+    alignas(16) float lanes[kWidth];
+    a.store(lanes);
+    for (float& lane : lanes) lane = std::pow(lane, e);
+    return load(lanes);
+  }
+  friend AF_INLINE Floats zero_unless_positive(Floats m, Floats value) {
+    // cmple is ordered: false for NaN, which keeps the value.
+    return map([&](int i) AF_LAMBDA { return _mm_andnot_ps(_mm_cmple_ps(m.v[i], _mm_setzero_ps()), value.v[i]); });
+  }
+  friend AF_INLINE void fold(Floats v, Floats& m, Floats& p, float pos) {
+    const __m128 q = _mm_set1_ps(pos);
+    for (int i = 0; i < K; ++i) {
+      // (v > m) | isnan(v): cmpunord(v, v) is true exactly for NaN lanes.
+      const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v.v[i], m.v[i]), _mm_cmpunord_ps(v.v[i], v.v[i]));
+      m.v[i] = _mm_or_ps(_mm_and_ps(take, v.v[i]), _mm_andnot_ps(take, m.v[i]));
+      p.v[i] = _mm_or_ps(_mm_and_ps(take, q), _mm_andnot_ps(take, p.v[i]));
+    }
+  }
+};
+
+// body(V{}, t) over [0, n): blocks of 8, then 4, then scalar lanes.
+template <typename T, typename Body>
+AF_INLINE void vectorized_loop(int64_t n, const Body& body) {
+  int64_t t = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (; t + 8 <= n; t += 8) body(Floats<2>{}, t);
+    for (; t + 4 <= n; t += 4) body(Floats<1>{}, t);
+  }
+  for (; t < n; ++t) body(Scalar<T>{}, t);
+}
+#else
+template <typename T, typename Body>
+AF_INLINE void vectorized_loop(int64_t n, const Body& body) {
+  for (int64_t t = 0; t < n; ++t) body(Scalar<T>{}, t);
+}
+#endif
+
+// ---------------------------------------------------------------------------
+// LRN parameters and powers (as relu_lrn_kernel.cpp)
+
+enum class Power { kThreeQuarters, kHalf, kOne, kGeneral };
+
+Power classify_beta(double beta) {
+  if (beta == 0.75) return Power::kThreeQuarters;
+  if (beta == 0.5) return Power::kHalf;
+  if (beta == 1.0) return Power::kOne;
+  return Power::kGeneral;
+}
+
+// p = s^-beta from s and inv = 1/s; s^-0.75 = sqrt(1/s) * sqrt(sqrt(1/s)):
+// correctly rounded sqrt/div vectorise, pow does neither.
+template <Power kPower, typename V, typename T>
+AF_INLINE V neg_pow(V s, V inv, T beta) {
+  if constexpr (kPower == Power::kThreeQuarters) {
+    const V r = sqrt(inv);
+    return r * sqrt(r);
+  } else if constexpr (kPower == Power::kHalf) {
+    return sqrt(inv);
+  } else if constexpr (kPower == Power::kOne) {
+    return inv;
+  } else {
+    return pow(s, -beta);
+  }
+}
+
+template <typename acc_t>
+struct Params {
+  int64_t size, before, after;  // W(c) = [c - before, c + after]
+  acc_t alpha_n, k, beta, grad_coef;
+  Params(int64_t size_, double alpha, double beta_, double k_)
+      : size(size_),
+        before(size_ / 2),
+        after((size_ - 1) / 2),
+        alpha_n(static_cast<acc_t>(alpha / static_cast<double>(size_))),
+        k(static_cast<acc_t>(k_)),
+        beta(static_cast<acc_t>(beta_)),
+        grad_coef(static_cast<acc_t>(2.0 * alpha * beta_ / static_cast<double>(size_))) {}
+};
+
+template <typename V, typename T>
+AF_INLINE V window_sum(const T* const* rows, int64_t count, int64_t t) {
+  V sum = V::load(rows[0] + t);
+  for (int64_t r = 1; r < count; ++r) sum = sum + V::load(rows[r] + t);
+  return sum;
+}
+
+// In place: a[t] = relu(a[t]) (a holds the loaded x), sq[t] = a*a.
+template <typename T>
+AF_INLINE void activation_row(T* a, T* sq, int64_t n) {
+  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
+    using V = decltype(v);
+    V av = V::load(a + t);
+    av = zero_unless_positive(av, av);
+    av.store(a + t);
+    (av * av).store(sq + t);
+  });
+}
+
+// y = a * s^-beta (y may alias a).
+template <Power kPower, typename T>
+AF_INLINE void forward_row(const T* const* sq_rows, int64_t count, const T* a, T* y, int64_t n, const Params<T>& prm) {
+  const T k = prm.k, alpha_n = prm.alpha_n, beta = prm.beta;
+  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
+    using V = decltype(v);
+    const V s = V::broadcast(k) + V::broadcast(alpha_n) * window_sum<V>(sq_rows, count, t);
+    const V inv = V::broadcast(T(1)) / s;
+    (V::load(a + t) * neg_pow<kPower>(s, inv, beta)).store(y + t);
+  });
+}
+
+// gp = g * s^-beta, t = (a * gp) * (1/s)
+template <Power kPower, typename T>
+AF_INLINE void gradient_terms_row(const T* const* sq_rows, int64_t count, const T* a, const T* g, T* gp, T* t_out,
+                               int64_t n, const Params<T>& prm) {
+  const T k = prm.k, alpha_n = prm.alpha_n, beta = prm.beta;
+  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
+    using V = decltype(v);
+    const V s = V::broadcast(k) + V::broadcast(alpha_n) * window_sum<V>(sq_rows, count, t);
+    const V inv = V::broadcast(T(1)) / s;
+    const V gpv = V::load(g + t) * neg_pow<kPower>(s, inv, beta);
+    gpv.store(gp + t);
+    (V::load(a + t) * gpv * inv).store(t_out + t);
+  });
+}
+
+// dx = relu'(x) * (gp - (coef * a) * sum_{W'} t); relu'(x) = 0 where a <= 0.
+template <typename T>
+AF_INLINE void input_grad_row(const T* const* t_rows, int64_t count, const T* a, const T* gp, T* dx, int64_t n,
+                           T coef) {
+  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
+    using V = decltype(v);
+    const V av = V::load(a + t);
+    V value = V::load(gp + t) - V::broadcast(coef) * av * window_sum<V>(t_rows, count, t);
+    value = zero_unless_positive(av, value);
+    value.store(dx + t);
+  });
+}
+
+// Rows of the last 2^m >= size channels: channel c in slot c & mask.
+template <typename T>
+struct Ring {
+  std::vector<T> data;
+  int64_t mask, tile;
+  Ring(int64_t size, int64_t tile_) : mask(slots(size) - 1), tile(tile_) { data.resize(slots(size) * tile); }
+  T* operator[](int64_t c) { return data.data() + (c & mask) * tile; }
+  static int64_t slots(int64_t size) {
+    int64_t n = 1;
+    while (n < size) n *= 2;
+    return n;
+  }
+};
+
+// A row of C values between `front` and `back` zeros; rows[d] = padded + d
+// (channels-last window sums add the padding zeros, which is exact).
+template <typename T>
+struct PaddedRow {
+  std::vector<T> padded;
+  std::vector<const T*> rows;
+  int64_t front;
+  PaddedRow(int64_t C, int64_t front_, int64_t back) : padded(front_ + C + back, T(0)), front(front_) {
+    for (int64_t d = 0; d <= front_ + back; ++d) rows.push_back(padded.data() + d);
+  }
+  T* values() { return padded.data() + front; }
+};
+
+// ---------------------------------------------------------------------------
+// Geometry
+
+int64_t div_floor(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+int64_t pooling_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, bool ceil_mode) {
+  int64_t out = div_floor(in + 2 * pad - (k - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+struct Geom {
+  int64_t N, C, H, W, OH, OW, kH, kW, sH, sW, pH, pW;
+  // Output rows [oh0, oh1) need input rows [in_lo, in_hi) (clipped).
+  int64_t in_lo(int64_t oh0) const { return std::max<int64_t>(oh0 * sH - pH, 0); }
+  int64_t in_hi(int64_t oh1) const { return std::min<int64_t>((oh1 - 1) * sH - pH + kH, H); }
+  // Output rows whose windows touch input rows [lo, hi).
+  int64_t out_lo(int64_t lo) const { return std::max<int64_t>(div_floor(lo + pH - kH, sH) + 1, 0); }
+  int64_t out_hi(int64_t hi) const { return std::min<int64_t>(div_floor(hi - 1 + pH, sH) + 1, OH); }
+};
+
+// The in-bounds offsets [lo, hi) of a window starting at `start` over n.
+AF_INLINE void window_range(int64_t start, int64_t k, int64_t n, int64_t& lo, int64_t& hi) {
+  lo = start < 0 ? -start : 0;
+  hi = std::min(k, n - start);
+  if (hi < lo) hi = lo;
+}
+
+// argmax position p -> (row, column) offsets of the window, by table: a
+// division by the runtime kW per output element would dominate the scatter.
+// Positions outside the window (a corrupt argmax) map to row -1: skipped.
+struct PosTable {
+  std::vector<int32_t> di, dj;
+  explicit PosTable(const Geom& g) {
+    const int64_t n = std::max<int64_t>(g.kH * g.kW, 256);
+    di.assign(n, -(1 << 30));
+    dj.assign(n, 0);
+    for (int64_t p = 0; p < g.kH * g.kW; ++p) di[p] = static_cast<int32_t>(p / g.kW), dj[p] = static_cast<int32_t>(p % g.kW);
+  }
+  AF_INLINE bool lookup(int64_t p, int64_t& i, int64_t& j) const {
+    if (static_cast<uint64_t>(p) >= di.size()) return false;
+    i = di[p];
+    j = dj[p];
+    return true;
+  }
+};
+
+template <typename scalar_t, typename acc_t>
+AF_INLINE scalar_t to_storage(acc_t v) {
+  return static_cast<scalar_t>(v);
+}
+
+// Band sizes: the forward buffer holds C x rows x W values; keep it near
+// 64K elements (256 KB of floats: L2-resident) and split small batches into
+// enough bands for both threads.
+int64_t output_rows_per_band(const Geom& g) {
+  const int64_t per_row = std::max<int64_t>(1, g.C * g.W * g.sH);
+  int64_t b = std::max<int64_t>(1, 65536 / per_row);
+  const int64_t threads = at::get_num_threads();
+  while (b > 1 && g.N * ((g.OH + b - 1) / b) < 4 * threads) b = (b + 1) / 2;
+  return std::min(b, g.OH);
+}
+
+int64_t input_rows_per_band(const Geom& g) {
+  int64_t b = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, g.C * g.W));
+  const int64_t threads = at::get_num_threads();
+  while (b > 1 && g.N * ((g.H + b - 1) / b) < 4 * threads) b = (b + 1) / 2;
+  return std::min(b, g.H);
+}
+
+constexpr int64_t kTile = 256;  // positions per LRN tile (rings stay in L1)
+
+// Stores a block of pooled maxima m and positions p (exact small integers in
+// the compute type) as scalar_t / index_t. float + SSE: direct vector stores,
+// positions converted and narrowed with packs (uint8) in registers.
+template <typename acc_t, typename scalar_t, typename index_t, bool kArg, typename V>
+AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* am) {
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<scalar_t, float> && V::kWidth == 8) {
+    m.store(o);
+    if constexpr (kArg) {
+      const __m128i i0 = _mm_cvttps_epi32(p.v[0]), i1 = _mm_cvttps_epi32(p.v[1]);
+      if constexpr (std::is_same_v<index_t, uint8_t>) {
+        const __m128i w = _mm_packs_epi32(i0, i1);  // values < 256: exact
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(am), _mm_packus_epi16(w, w));
+      } else {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(am), i0);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(am + 4), i1);
+      }
+    }
+    return;
+  }
+#endif
+  alignas(64) acc_t mv[V::kWidth], pv[V::kWidth];
+  m.store(mv);
+  p.store(pv);
+  for (int64_t l = 0; l < V::kWidth; ++l) {
+    o[l] = static_cast<scalar_t>(mv[l]);
+    if constexpr (kArg) am[l] = static_cast<index_t>(static_cast<int64_t>(pv[l]));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Forward, NCHW
+
+template <Power kPower, typename scalar_t, typename index_t, bool kArg>
+struct ForwardNCHW {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Geom& g;
+  const Params<acc_t>& prm;
+  std::vector<acc_t> buf;  // C x rows x W, rows phase-major
+  Ring<acc_t> sq;
+  std::vector<const acc_t*> window;
+  std::vector<int64_t> colmap;   // column iw -> position in a buffer row
+  std::vector<int64_t> jofs;     // window column j -> offset + ow in a buffer row
+  int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
+
+  ForwardNCHW(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+      : g(g_), prm(prm_), sq(prm_.size, kTile), window(prm_.size) {
+    max_rows = std::min<int64_t>((band - 1) * g.sH + g.kH, g.H);
+    buf.resize(g.C * max_rows * g.W);
+    std::vector<int64_t> phase_off(g.sW + 1, 0);
+    for (int64_t ph = 0; ph < g.sW; ++ph)
+      phase_off[ph + 1] = phase_off[ph] + (g.W > ph ? (g.W - ph + g.sW - 1) / g.sW : 0);
+    colmap.resize(g.W);
+    for (int64_t iw = 0; iw < g.W; ++iw) colmap[iw] = phase_off[iw % g.sW] + iw / g.sW;
+    jofs.resize(g.kW);
+    for (int64_t j = 0; j < g.kW; ++j) {
+      const int64_t d = j - g.pW;
+      const int64_t q = div_floor(d, g.sW);
+      jofs[j] = phase_off[d - q * g.sW] + q;
+    }
+    ow_a = std::min<int64_t>((g.pW + g.sW - 1) / g.sW, g.OW);
+    ow_b = g.W - g.kW + g.pW >= 0 ? std::min<int64_t>(div_floor(g.W - g.kW + g.pW, g.sW) + 1, g.OW) : 0;
+    if (ow_b < ow_a) ow_b = ow_a;
+  }
+
+  // x_n: image n; out_n/am_n: image n of the outputs.
+  void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* am_n, int64_t oh0, int64_t oh1) {
+    const int64_t H = g.H, W = g.W, C = g.C;
+    const int64_t lo = g.in_lo(oh0), hi = g.in_hi(oh1);
+    const int64_t rows = hi - lo, L = rows * W;
+    acc_t* b = buf.data();
+    // 1. x -> buffer (relu applied later), columns permuted phase-major.
+    for (int64_t c = 0; c < C; ++c) {
+      const scalar_t* xs = x_n + c * H * W + lo * W;
+      // Channel rows are H*W apart, too far for the hardware prefetcher to
+      // follow: request channel c + 2's rows while loading channel c.
+      if (c + 2 < C) {
+        const char* pf = reinterpret_cast<const char*>(xs + 2 * H * W);
+        for (int64_t byte = 0; byte < L * static_cast<int64_t>(sizeof(scalar_t)); byte += 64)
+          __builtin_prefetch(pf + byte, 0);
+      }
+      acc_t* d = b + c * L;
+      for (int64_t r = 0; r < rows; ++r) load_row(xs + r * W, d + r * W);
+    }
+    // 2. LRN in place, tile by tile of positions, channel by channel.
+    for (int64_t t0 = 0; t0 < L; t0 += kTile) {
+      const int64_t n = std::min(kTile, L - t0);
+      for (int64_t c = 0; c < std::min(prm.after, C); ++c) activation_row(b + c * L + t0, sq[c], n);
+      for (int64_t c = 0; c < C; ++c) {
+        if (c + prm.after < C) activation_row(b + (c + prm.after) * L + t0, sq[c + prm.after], n);
+        const int64_t wlo = std::max<int64_t>(c - prm.before, 0);
+        const int64_t whi = std::min(c + prm.after, C - 1);
+        for (int64_t j = wlo; j <= whi; ++j) window[j - wlo] = sq[j];
+        acc_t* a = b + c * L + t0;
+        forward_row<kPower>(window.data(), whi - wlo + 1, a, a, n, prm);
+      }
+    }
+    // 3. Pool.
+    for (int64_t c = 0; c < C; ++c) {
+      const acc_t* plane = b + c * L;
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        const int64_t ih0 = oh * g.sH - g.pH;
+        int64_t i_lo, i_hi;
+        window_range(ih0, g.kH, H, i_lo, i_hi);
+        scalar_t* o = out_n + (c * g.OH + oh) * g.OW;
+        index_t* am = kArg ? am_n + (c * g.OH + oh) * g.OW : nullptr;
+        const acc_t* rowp = plane + (ih0 - lo) * W;  // row i at rowp + i * W
+        for (int64_t ow = 0; ow < ow_a; ++ow) scalar_window(rowp, i_lo, i_hi, ow, o, am);
+        pool_interior(rowp, i_lo, i_hi, o, am);
+        for (int64_t ow = ow_b; ow < g.OW; ++ow) scalar_window(rowp, i_lo, i_hi, ow, o, am);
+      }
+    }
+  }
+
+  // One input row into phase-major order (stride 2, float: SSE deinterleave).
+  AF_INLINE void load_row(const scalar_t* src, acc_t* dst) {
+    int64_t iw = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (g.sW == 2) {
+        const int64_t half = (g.W + 1) / 2;
+        for (; iw + 8 <= g.W; iw += 8) {
+          const __m128 lo4 = _mm_loadu_ps(src + iw), hi4 = _mm_loadu_ps(src + iw + 4);
+          _mm_storeu_ps(dst + iw / 2, _mm_shuffle_ps(lo4, hi4, _MM_SHUFFLE(2, 0, 2, 0)));
+          _mm_storeu_ps(dst + half + iw / 2, _mm_shuffle_ps(lo4, hi4, _MM_SHUFFLE(3, 1, 3, 1)));
+        }
+      }
+    }
+#endif
+    for (; iw < g.W; ++iw) dst[colmap[iw]] = static_cast<acc_t>(src[iw]);
+  }
+
+  void scalar_window(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* am) {
+    const int64_t iw0 = ow * g.sW - g.pW;
+    int64_t j_lo, j_hi;
+    window_range(iw0, g.kW, g.W, j_lo, j_hi);
+    acc_t m = -std::numeric_limits<acc_t>::infinity();
+    int64_t p = i_lo * g.kW + j_lo;
+    for (int64_t i = i_lo; i < i_hi; ++i)
+      for (int64_t j = j_lo; j < j_hi; ++j) {
+        const acc_t v = rowp[i * g.W + colmap[iw0 + j]];
+        if ((v > m) || std::isnan(v)) {
+          m = v;
+          p = i * g.kW + j;
+        }
+      }
+    o[ow] = to_storage<scalar_t>(m);
+    if (kArg) am[ow] = static_cast<index_t>(p);
+  }
+
+  template <typename V>
+  AF_INLINE void interior_block(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* am) {
+    V m = V::broadcast(-std::numeric_limits<acc_t>::infinity());
+    V p = V::broadcast(static_cast<acc_t>(i_lo * g.kW));
+    for (int64_t i = i_lo; i < i_hi; ++i) {
+      const acc_t* r = rowp + i * g.W + ow;
+      for (int64_t j = 0; j < g.kW; ++j) fold(V::load(r + jofs[j]), m, p, static_cast<acc_t>(i * g.kW + j));
+    }
+    store_block<acc_t, scalar_t, index_t, kArg>(m, p, o + ow, kArg ? am + ow : nullptr);
+  }
+
+  void pool_interior(const acc_t* rowp, int64_t i_lo, int64_t i_hi, scalar_t* o, index_t* am) {
+    int64_t ow = ow_a;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<acc_t, float>) {
+      // Positions are exact in float up to 2^24. The last block may overlap
+      // the previous one (recomputing an output gives the same bits).
+      if (ow_b - ow_a >= 8 && g.kH * g.kW < (1 << 24)) {
+        for (; ow + 8 <= ow_b; ow += 8) interior_block<Floats<2>>(rowp, i_lo, i_hi, ow, o, am);
+        if (ow < ow_b) interior_block<Floats<2>>(rowp, i_lo, i_hi, ow_b - 8, o, am);
+        return;
+      }
+    }
+#endif
+    for (; ow < ow_b; ++ow) interior_block<Scalar<acc_t>>(rowp, i_lo, i_hi, ow, o, am);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Forward, NHWC: buffer rows x W x C (pixel-major), pooling vectorised over C.
+
+template <typename acc_t, typename scalar_t, typename index_t, bool kArg>
+inline void fold_pixels_nhwc(const acc_t* const* px, const int64_t* pos, int64_t count, int64_t first_pos,
+                             int64_t C, scalar_t* o, index_t* am) {
+  // px[q] (q < count, row-major window order) are the in-bounds pixels.
+  auto block = [&](auto v, int64_t c) AF_LAMBDA {
+    using V = decltype(v);
+    V m = V::broadcast(-std::numeric_limits<acc_t>::infinity());
+    V p = V::broadcast(static_cast<acc_t>(first_pos));
+    for (int64_t q = 0; q < count; ++q) fold(V::load(px[q] + c), m, p, static_cast<acc_t>(pos[q]));
+    store_block<acc_t, scalar_t, index_t, kArg>(m, p, o + c, kArg ? am + c : nullptr);
+  };
+  int64_t c = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<acc_t, float>) {
+    for (; c + 8 <= C; c += 8) block(Floats<2>{}, c);
+    for (; c + 4 <= C; c += 4) block(Floats<1>{}, c);
+  }
+#endif
+  for (; c < C; ++c) block(Scalar<acc_t>{}, c);
+}
+
+template <Power kPower, typename scalar_t, typename index_t, bool kArg>
+struct ForwardNHWC {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Geom& g;
+  const Params<acc_t>& prm;
+  std::vector<acc_t> buf;
+  PaddedRow<acc_t> sq;
+  std::vector<const acc_t*> px;
+  std::vector<int64_t> pos;
+
+  ForwardNHWC(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+      : g(g_), prm(prm_), sq(g_.C, prm_.before, prm_.after), px(g_.kH * g_.kW), pos(g_.kH * g_.kW) {
+    buf.resize(std::min<int64_t>((band - 1) * g.sH + g.kH, g.H) * g.W * g.C);
+  }
+
+  void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* am_n, int64_t oh0, int64_t oh1) {
+    const int64_t W = g.W, C = g.C;
+    const int64_t lo = g.in_lo(oh0), hi = g.in_hi(oh1);
+    acc_t* b = buf.data();
+    const int64_t P = (hi - lo) * W;
+    const scalar_t* xs = x_n + lo * W * C;
+    for (int64_t q = 0; q < P; ++q) {
+      acc_t* a = b + q * C;
+      for (int64_t c = 0; c < C; ++c) a[c] = static_cast<acc_t>(xs[q * C + c]);
+      activation_row(a, sq.values(), C);
+      forward_row<kPower>(sq.rows.data(), prm.size, a, a, C, prm);
+    }
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      const int64_t ih0 = oh * g.sH - g.pH;
+      int64_t i_lo, i_hi;
+      window_range(ih0, g.kH, g.H, i_lo, i_hi);
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t iw0 = ow * g.sW - g.pW;
+        int64_t j_lo, j_hi;
+        window_range(iw0, g.kW, W, j_lo, j_hi);
+        int64_t count = 0;
+        for (int64_t i = i_lo; i < i_hi; ++i)
+          for (int64_t j = j_lo; j < j_hi; ++j) {
+            px[count] = b + ((ih0 + i - lo) * W + iw0 + j) * C;
+            pos[count++] = i * g.kW + j;
+          }
+        const int64_t off = ((oh * g.OW) + ow) * C;
+        fold_pixels_nhwc<acc_t, scalar_t, index_t, kArg>(px.data(), pos.data(), count, i_lo * g.kW + j_lo, C,
+                                                         out_n + off, kArg ? am_n + off : nullptr);
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Backward
+
+// Scatter of one output element's gradient into the band's g_lrn buffer.
+// gbuf element of input (ih, iw): gbuf[(ih - lo) * W + iw] (times stride).
+
+template <Power kPower, typename scalar_t, typename index_t>
+struct BackwardNCHW {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Geom& g;
+  const Params<acc_t>& prm;
+  PosTable pt;
+  std::vector<acc_t> gbuf;  // C x rows x W
+  int64_t tile;
+  Ring<acc_t> a, sq, gp, t;
+  std::vector<acc_t> xbuf;
+  std::vector<scalar_t> dxs;
+  std::vector<const acc_t*> window;
+
+  BackwardNCHW(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+      : g(g_),
+        prm(prm_),
+        pt(g_),
+        gbuf(g_.C * band * g_.W),
+        tile(band * g_.W),
+        a(prm_.size, tile),
+        sq(prm_.size, tile),
+        gp(prm_.size, tile),
+        t(prm_.size, tile),
+        xbuf(tile),
+        window(prm_.size) {}
+
+  void operator()(const scalar_t* go_n, const index_t* am_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
+                  int64_t hi) {
+    const int64_t H = g.H, W = g.W, C = g.C, OW = g.OW;
+    const int64_t L = (hi - lo) * W;
+    acc_t* gb = gbuf.data();
+    std::fill(gb, gb + C * L, acc_t(0));
+    const int64_t oa = g.out_lo(lo), ob = g.out_hi(hi);
+    for (int64_t c = 0; c < C; ++c) {
+      acc_t* gc = gb + c * L;
+      for (int64_t oh = oa; oh < ob; ++oh) {
+        const int64_t base = (c * g.OH + oh) * OW;
+        const int64_t ihb = oh * g.sH - g.pH - lo;  // band row of window row 0
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t di, dj;
+          if (!pt.lookup(static_cast<int64_t>(am_n[base + ow]), di, dj)) continue;
+          const int64_t r = ihb + di;
+          const int64_t iw = ow * g.sW - g.pW + dj;
+          if (r >= 0 && r < hi - lo && iw >= 0 && iw < W) gc[r * W + iw] += static_cast<acc_t>(go_n[base + ow]);
+        }
+      }
+    }
+    // relu_lrn backward over the band's positions (contiguous per channel).
+    // One tile = the whole band: each channel's rows are one contiguous run
+    // of L elements of x and dx (rings: 4 x 2^m x L values, L2-resident).
+    for (int64_t t0 = 0; t0 < L; t0 += tile) {
+      const int64_t n = std::min(tile, L - t0);
+      const scalar_t* xs = x_n + lo * W + t0;
+      scalar_t* dxp = dx_n + lo * W + t0;
+      for (int64_t c = 0; c < std::min(prm.after, C); ++c) load(xs, c, n);
+      for (int64_t i = 0; i < C; ++i) {
+        // The channel rows are H*W apart: request them a few channels early.
+        if (i + prm.after + 2 < C) prefetch(xs + (i + prm.after + 2) * H * W, n, false);
+        if (i + 2 < C) prefetch(dxp + (i + 2 - prm.before > 0 ? i + 2 - prm.before : 0) * H * W, n, true);
+        if (i + prm.after < C) load(xs, i + prm.after, n);
+        const int64_t wlo = std::max<int64_t>(i - prm.before, 0);
+        const int64_t whi = std::min(i + prm.after, C - 1);
+        for (int64_t c = wlo; c <= whi; ++c) window[c - wlo] = sq[c];
+        gradient_terms_row<kPower>(window.data(), whi - wlo + 1, a[i], gb + i * L + t0, gp[i], t[i], n, prm);
+        if (i >= prm.before) input_grad(i - prm.before, dxp, n, H * W);
+      }
+      for (int64_t j = std::max<int64_t>(C - prm.before, 0); j < C; ++j) input_grad(j, dxp, n, H * W);
+    }
+  }
+
+  static AF_INLINE void prefetch(const scalar_t* p, int64_t n, bool write) {
+    const char* b = reinterpret_cast<const char*>(p);
+    for (int64_t byte = 0; byte < n * static_cast<int64_t>(sizeof(scalar_t)); byte += 64) {
+      if (write)
+        __builtin_prefetch(b + byte, 1);
+      else
+        __builtin_prefetch(b + byte, 0);
+    }
+  }
+
+  void load(const scalar_t* xs, int64_t c, int64_t n) {
+    const scalar_t* src = xs + c * g.H * g.W;
+    acc_t* d = a[c];
+    for (int64_t q = 0; q < n; ++q) d[q] = static_cast<acc_t>(src[q]);
+    activation_row(d, sq[c], n);
+  }
+
+  void input_grad(int64_t j, scalar_t* dxp, int64_t n, int64_t S) {
+    const int64_t wlo = std::max<int64_t>(j - prm.after, 0);
+    const int64_t whi = std::min(j + prm.before, g.C - 1);
+    for (int64_t i = wlo; i <= whi; ++i) window[i - wlo] = t[i];
+    if constexpr (std::is_same_v<scalar_t, acc_t>) {
+      input_grad_row(window.data(), whi - wlo + 1, a[j], gp[j], dxp + j * S, n, prm.grad_coef);
+    } else {
+      input_grad_row(window.data(), whi - wlo + 1, a[j], gp[j], xbuf.data(), n, prm.grad_coef);
+      for (int64_t q = 0; q < n; ++q) dxp[j * S + q] = static_cast<scalar_t>(xbuf[q]);
+    }
+  }
+};
+
+template <Power kPower, typename scalar_t, typename index_t>
+struct BackwardNHWC {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Geom& g;
+  const Params<acc_t>& prm;
+  PosTable pt;
+  std::vector<acc_t> gbuf;  // rows x W x C
+  PaddedRow<acc_t> sq, t;
+  std::vector<acc_t> a, gp, out;
+
+  BackwardNHWC(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+      : g(g_),
+        prm(prm_),
+        pt(g_),
+        gbuf(band * g_.W * g_.C),
+        sq(g_.C, prm_.before, prm_.after),
+        t(g_.C, prm_.after, prm_.before),
+        a(g_.C),
+        gp(g_.C),
+        out(g_.C) {}
+
+  void operator()(const scalar_t* go_n, const index_t* am_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
+                  int64_t hi) {
+    const int64_t W = g.W, C = g.C, OW = g.OW;
+    const int64_t P = (hi - lo) * W;
+    acc_t* gb = gbuf.data();
+    std::fill(gb, gb + P * C, acc_t(0));
+    const int64_t oa = g.out_lo(lo), ob = g.out_hi(hi);
+    for (int64_t oh = oa; oh < ob; ++oh) {
+      const int64_t ihb = oh * g.sH - g.pH - lo;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t base = (oh * OW + ow) * C;
+        const int64_t iwb = ow * g.sW - g.pW;
+        for (int64_t c = 0; c < C; ++c) {
+          int64_t di, dj;
+          if (!pt.lookup(static_cast<int64_t>(am_n[base + c]), di, dj)) continue;
+          const int64_t r = ihb + di;
+          const int64_t iw = iwb + dj;
+          if (r >= 0 && r < hi - lo && iw >= 0 && iw < W)
+            gb[(r * W + iw) * C + c] += static_cast<acc_t>(go_n[base + c]);
+        }
+      }
+    }
+    const scalar_t* xs = x_n + lo * W * C;
+    scalar_t* dxp = dx_n + lo * W * C;
+    for (int64_t q = 0; q < P; ++q) {
+      for (int64_t c = 0; c < C; ++c) a[c] = static_cast<acc_t>(xs[q * C + c]);
+      activation_row(a.data(), sq.values(), C);
+      gradient_terms_row<kPower>(sq.rows.data(), prm.size, a.data(), gb + q * C, gp.data(), t.values(), C, prm);
+      if constexpr (std::is_same_v<scalar_t, acc_t>) {
+        input_grad_row(t.rows.data(), prm.size, a.data(), gp.data(), dxp + q * C, C, prm.grad_coef);
+      } else {
+        input_grad_row(t.rows.data(), prm.size, a.data(), gp.data(), out.data(), C, prm.grad_coef);
+        for (int64_t c = 0; c < C; ++c) dxp[q * C + c] = static_cast<scalar_t>(out[c]);
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Drivers
+
+template <typename F>
+void dispatch_power(double beta, const F& f) {
+  switch (classify_beta(beta)) {
+    case Power::kThreeQuarters:
+      return f(std::integral_constant<Power, Power::kThreeQuarters>{});
+    case Power::kHalf:
+      return f(std::integral_constant<Power, Power::kHalf>{});
+    case Power::kOne:
+      return f(std::integral_constant<Power, Power::kOne>{});
+    default:
+      return f(std::integral_constant<Power, Power::kGeneral>{});
+  }
+}
+
+void check_args(const char* op, int64_t size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                at::IntArrayRef padding) {
+  TORCH_CHECK(size >= 1, op, ": size must be >= 1, got size=", size);
+  TORCH_CHECK(kernel_size.size() == 2 && stride.size() == 2 && padding.size() == 2, op,
+              ": kernel_size, stride and padding must have 2 elements, got kernel_size=", kernel_size,
+              ", stride=", stride, ", padding=", padding);
+  for (int d = 0; d < 2; ++d) {
+    TORCH_CHECK(kernel_size[d] >= 1, op, ": kernel_size must be >= 1, got kernel_size=", kernel_size);
+    TORCH_CHECK(stride[d] >= 1, op, ": stride must be >= 1, got stride=", stride);
+    TORCH_CHECK(padding[d] >= 0 && padding[d] <= kernel_size[d] / 2, op,
+                ": pad should be at most half of kernel size, got padding=", padding,
+                " with kernel_size=", kernel_size);
+  }
+}
+
+Geom make_geom(int64_t N, int64_t C, int64_t H, int64_t W, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+               at::IntArrayRef padding, bool ceil_mode) {
+  Geom g;
+  g.N = N, g.C = C, g.H = H, g.W = W;
+  g.kH = kernel_size[0], g.kW = kernel_size[1];
+  g.sH = stride[0], g.sW = stride[1];
+  g.pH = padding[0], g.pW = padding[1];
+  g.OH = pooling_output_size(H, g.kH, g.pH, g.sH, ceil_mode);
+  g.OW = pooling_output_size(W, g.kW, g.pW, g.sW, ceil_mode);
+  return g;
+}
+
+// PyTorch's pooling picks the memory format with suggest_memory_format.
+at::Tensor dense_4d(const at::Tensor& t, bool& channels_last) {
+  const auto fmt = t.suggest_memory_format();
+  channels_last = fmt == at::MemoryFormat::ChannelsLast;
+  return t.is_contiguous(fmt) ? t : t.contiguous(fmt);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Tensor& x_in, int64_t size,
+                                                                    double alpha, double beta, double k,
+                                                                    at::IntArrayRef kernel_size,
+                                                                    at::IntArrayRef stride,
+                                                                    at::IntArrayRef padding, bool ceil_mode,
+                                                                    bool need_argmax) {
+  const char* op = "relu_lrn_max_pool2d_forward";
+  TORCH_CHECK(x_in.dim() == 4, op, ": x must be 4-D (N, C, H, W), got x.dim()=", x_in.dim());
+  TORCH_CHECK(at::isFloatingType(x_in.scalar_type()), op,
+              ": x must be float32, float64, float16 or bfloat16, got x.dtype=", x_in.scalar_type());
+  check_args(op, size, kernel_size, stride, padding);
+  const Geom g = make_geom(x_in.size(0), x_in.size(1), x_in.size(2), x_in.size(3), kernel_size, stride, padding,
+                           ceil_mode);
+  TORCH_CHECK(g.OH >= 1 && g.OW >= 1, op, ": output size must be >= 1, got (", g.OH, ", ", g.OW,
+              ") for input (", g.H, ", ", g.W, "), kernel_size=", kernel_size, ", stride=", stride,
+              ", padding=", padding, ", ceil_mode=", ceil_mode);
+  const bool wide = g.kH * g.kW > 256;
+  bool cl = false;
+  const at::Tensor x = dense_4d(x_in, cl);
+  const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  at::Tensor out = at::empty({g.N, g.C, g.OH, g.OW}, x.options().memory_format(fmt));
+  at::Tensor am = need_argmax ? at::empty({g.N, g.C, g.OH, g.OW},
+                                          x.options().dtype(wide ? at::kInt : at::kByte).memory_format(fmt))
+                              : at::empty({0}, x.options().dtype(at::kByte));
+  if (out.numel() == 0) return {out, am};
+
+  const int64_t band = output_rows_per_band(g);
+  const int64_t bands = (g.OH + band - 1) / band;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_forward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const Params<acc_t> prm(size, alpha, beta, k);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
+    const int64_t in_img = g.C * g.H * g.W, out_img = g.C * g.OH * g.OW;
+    auto run = [&](auto* amp, auto arg, auto power) {
+      using index_t = std::remove_pointer_t<decltype(amp)>;
+      constexpr bool kArg = decltype(arg)::value;
+      constexpr Power kPower = decltype(power)::value;
+      at::parallel_for(0, g.N * bands, 1, [&](int64_t b, int64_t e) {
+        auto body = [&](auto& kernel) {
+          for (int64_t item = b; item < e; ++item) {
+            const int64_t n = item / bands, oh0 = (item % bands) * band, oh1 = std::min(oh0 + band, g.OH);
+            kernel(xp + n * in_img, op_ + n * out_img, kArg ? amp + n * out_img : nullptr, oh0, oh1);
+          }
+        };
+        if (cl) {
+          ForwardNHWC<kPower, scalar_t, index_t, kArg> kernel(g, prm, band);
+          body(kernel);
+        } else {
+          ForwardNCHW<kPower, scalar_t, index_t, kArg> kernel(g, prm, band);
+          body(kernel);
+        }
+      });
+    };
+    dispatch_power(beta, [&](auto power) {
+      if (!need_argmax)
+        run(static_cast<uint8_t*>(nullptr), std::false_type{}, power);
+      else if (wide)
+        run(am.mutable_data_ptr<int32_t>(), std::true_type{}, power);
+      else
+        run(am.mutable_data_ptr<uint8_t>(), std::true_type{}, power);
+    });
+  });
+  return {out, am};
+}
+
+at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const at::Tensor& x_in,
+                                            const at::Tensor& argmax_in, int64_t size, double alpha, double beta,
+                                            double k, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                            at::IntArrayRef padding) {
+  const char* op = "relu_lrn_max_pool2d_backward";
+  TORCH_CHECK(x_in.dim() == 4, op, ": x must be 4-D (N, C, H, W), got x.dim()=", x_in.dim());
+  TORCH_CHECK(at::isFloatingType(x_in.scalar_type()), op,
+              ": x must be float32, float64, float16 or bfloat16, got x.dtype=", x_in.scalar_type());
+  TORCH_CHECK(argmax_in.dim() == 4, op, ": argmax must be 4-D (N, C, OH, OW), got argmax.dim()=", argmax_in.dim());
+  TORCH_CHECK(grad_out_in.sizes() == argmax_in.sizes(), op,
+              ": grad_out and argmax must have the same shape, got grad_out ", grad_out_in.sizes(),
+              " and argmax ", argmax_in.sizes());
+  TORCH_CHECK(grad_out_in.scalar_type() == x_in.scalar_type(), op, ": grad_out dtype ",
+              grad_out_in.scalar_type(), " must equal x dtype ", x_in.scalar_type());
+  TORCH_CHECK(argmax_in.size(0) == x_in.size(0) && argmax_in.size(1) == x_in.size(1), op,
+              ": argmax (N, C) must match x, got argmax ", argmax_in.sizes(), " and x ", x_in.sizes());
+  check_args(op, size, kernel_size, stride, padding);
+  Geom g = make_geom(x_in.size(0), x_in.size(1), x_in.size(2), x_in.size(3), kernel_size, stride, padding, false);
+  g.OH = argmax_in.size(2), g.OW = argmax_in.size(3);
+  const bool wide = g.kH * g.kW > 256;
+  TORCH_CHECK(argmax_in.scalar_type() == (wide ? at::kInt : at::kByte), op, ": argmax must be ",
+              (wide ? "int32" : "uint8"), " for kernel_size=", kernel_size, ", got argmax.dtype=",
+              argmax_in.scalar_type());
+  // dx in x's memory format; argmax and grad_out matched to it.
+  bool cl = false;
+  const at::Tensor x = dense_4d(x_in, cl);
+  const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const at::Tensor am = argmax_in.is_contiguous(fmt) ? argmax_in : argmax_in.contiguous(fmt);
+  const at::Tensor go = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
+  at::Tensor dx = at::empty({g.N, g.C, g.H, g.W}, x.options().memory_format(fmt));
+  advise_huge_pages(dx);
+  if (dx.numel() == 0) return dx;
+
+  const int64_t band = input_rows_per_band(g);
+  const int64_t bands = (g.H + band - 1) / band;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const Params<acc_t> prm(size, alpha, beta, k);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* gop = go.const_data_ptr<scalar_t>();
+    scalar_t* dxp = dx.mutable_data_ptr<scalar_t>();
+    const int64_t in_img = g.C * g.H * g.W, out_img = g.C * g.OH * g.OW;
+    auto run = [&](const auto* amp, auto power) {
+      using index_t = std::remove_const_t<std::remove_pointer_t<decltype(amp)>>;
+      constexpr Power kPower = decltype(power)::value;
+      at::parallel_for(0, g.N * bands, 1, [&](int64_t b, int64_t e) {
+        auto body = [&](auto& kernel) {
+          for (int64_t item = b; item < e; ++item) {
+            const int64_t n = item / bands, lo = (item % bands) * band, hi = std::min(lo + band, g.H);
+            kernel(gop + n * out_img, amp + n * out_img, xp + n * in_img, dxp + n * in_img, lo, hi);
+          }
+        };
+        if (cl) {
+          BackwardNHWC<kPower, scalar_t, index_t> kernel(g, prm, band);
+          body(kernel);
+        } else {
+          BackwardNCHW<kPower, scalar_t, index_t> kernel(g, prm, band);
+          body(kernel);
+        }
+      });
+    };
+    dispatch_power(beta, [&](auto power) {
+      if (wide)
+        run(am.const_data_ptr<int32_t>(), power);
+      else
+        run(am.const_data_ptr<uint8_t>(), power);
+    });
+  });
+  return dx;
+}
+
+TORCH_LIBRARY_IMPL(alexnet_fast, CPU, m) {
+  m.impl("relu_lrn_max_pool2d_forward", TORCH_FN(relu_lrn_max_pool2d_forward_cpu));
+  m.impl("relu_lrn_max_pool2d_backward", TORCH_FN(relu_lrn_max_pool2d_backward_cpu));
+}
+
+}  // namespace alexnet_fast
