@@ -35,7 +35,7 @@ def run_benchmark(benchmark):
     """Times a zero-argument callable: warm-up (compilation) outside the
     timed region, the device synchronised inside it."""
 
-    def run(work, extra_info):
+    def run(work, extra_info, rounds=None):
         for _ in range(2):
             work()
         if DEVICE.type == "cuda":
@@ -47,6 +47,7 @@ def run_benchmark(benchmark):
         else:
             timed = work
         benchmark.extra_info.update(extra_info, device=str(DEVICE))
-        benchmark.pedantic(timed, rounds=15 if DEVICE.type == "cpu" else 50, warmup_rounds=1)
+        rounds = rounds or (15 if DEVICE.type == "cpu" else 50)
+        benchmark.pedantic(timed, rounds=rounds, warmup_rounds=1)
 
     return run
