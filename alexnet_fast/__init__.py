@@ -1,6 +1,6 @@
 """alexnet-fast: AlexNet's fused ReLU + LRN and overlapping max-pool as fast
 PyTorch operators (C++, CUDA and Triton kernels behind torch.library)."""
-from alexnet_fast._backends import BACKENDS, available_backends
+from alexnet_fast._backends import BACKENDS, available_backends, release_cached_memory
 from alexnet_fast.ops.max_pool2d import max_pool2d
 from alexnet_fast.ops.relu_lrn import local_response_norm, relu_lrn
 from alexnet_fast.ops.relu_lrn_max_pool2d import relu_lrn_max_pool2d
@@ -8,4 +8,5 @@ from alexnet_fast import nn  # noqa: E402  (after the ops it wraps)
 from alexnet_fast import models  # noqa: E402  (after nn, which it uses)
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "available_backends", "local_response_norm", "max_pool2d", "nn", "relu_lrn", "relu_lrn_max_pool2d"]
+__all__ = ["BACKENDS", "available_backends", "local_response_norm", "max_pool2d", "nn", "release_cached_memory", "relu_lrn",
+           "relu_lrn_max_pool2d"]

@@ -6,6 +6,8 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "cpu/output_allocator.h"
+
 extern "C" {
 // Importing `alexnet_fast._C` loads this library, which runs the static
 // registrations below; the module itself is empty.
@@ -50,4 +52,8 @@ TORCH_LIBRARY(alexnet_fast, m) {
       "relu_lrn_max_pool2d_backward(Tensor grad_out, Tensor x, Tensor argmax, "
       "int size, float alpha, float beta, float k, int[2] kernel_size, "
       "int[2] stride, int[2] padding) -> Tensor");
+  // Frees the idle blocks that the CPU kernels keep for their large outputs
+  // (cpu/output_allocator.h); returns the bytes freed. No tensor arguments:
+  // one kernel for every dispatch key.
+  m.def("release_cached_memory() -> int", &alexnet_fast::release_cached_memory);
 }

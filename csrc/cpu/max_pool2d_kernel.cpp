@@ -41,7 +41,7 @@
 // hot kernels (the "SIMD section" at the end of this file) are compiled three
 // times, into the namespaces base (SSE2), avx2 and avx512, by re-including
 // this file under `#pragma GCC target`, and one is picked at run time from
-// the CPU's features (override: env ALEXNET_FAST_POOL_ISA=base|avx2|avx512).
+// the CPU's features (cpu_isa.h; override: env ALEXNET_FAST_CPU_ISA).
 // All three produce identical bits. Non-x86 or non-GCC builds compile the
 // section once, for their default target.
 
@@ -56,7 +56,8 @@
 #include <c10/util/Half.h>
 #include <torch/library.h>
 
-#include "huge_pages.h"
+#include "cpu_isa.h"
+#include "output_allocator.h"
 
 #include <algorithm>
 #include <cmath>
@@ -96,13 +97,9 @@
 #else
 #define AF_PREFETCH(p) ((void)(p))
 #endif
-// Multi-target build: x86-64 GCC on Linux (the ISA check needs
-// __builtin_cpu_supports; the target pragmas need GCC).
-#if AF_VECTOR_EXT && defined(__x86_64__) && defined(__linux__)
-#define AF_MULTI_TARGET 1
-#else
-#define AF_MULTI_TARGET 0
-#endif
+// Multi-target build (cpu_isa.h): only with the vector extensions, which
+// carry the per-target code.
+#define AF_POOL_MULTI_TARGET (AF_MULTI_TARGET && AF_VECTOR_EXT)
 
 namespace alexnet_fast {
 namespace {
@@ -307,7 +304,7 @@ at::Tensor dense_4d(const at::Tensor& t, bool& channels_last) {
 // The SIMD section, once per instruction set (see the header comment). The
 // file includes itself by name, so it must keep its name.
 #define AF_POOL_SIMD_SECTION 1
-#if AF_MULTI_TARGET
+#if AF_POOL_MULTI_TARGET
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
 namespace avx512 {
@@ -332,39 +329,11 @@ namespace base {
 }  // namespace base
 #undef AF_POOL_SIMD_SECTION
 
-// The instruction set the kernels run with: the best the CPU (and OS, for
-// the AVX register state) supports, unless ALEXNET_FAST_POOL_ISA asks for a
-// lower one (base, avx2, avx512; for testing the variants against each
-// other).
-enum class Isa { kBase = 0, kAvx2 = 1, kAvx512 = 2 };
-Isa detect_isa() {
-  Isa best = Isa::kBase;
-#if AF_MULTI_TARGET
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) best = Isa::kAvx2;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    best = Isa::kAvx512;
-#endif
-  if (const char* env = std::getenv("ALEXNET_FAST_POOL_ISA")) {
-    const std::string s(env);
-    Isa want = best;
-    if (s == "base") want = Isa::kBase;
-    else if (s == "avx2") want = Isa::kAvx2;
-    else if (s == "avx512") want = Isa::kAvx512;
-    if (static_cast<int>(want) < static_cast<int>(best)) best = want;
-  }
-  return best;
-}
-Isa isa() {
-  static const Isa value = detect_isa();
-  return value;
-}
 // The function `fn` (a template-id) of the selected pass.
-#if AF_MULTI_TARGET
+#if AF_POOL_MULTI_TARGET
 #define AF_SIMD(...)                                     \
-  (isa() == Isa::kAvx512 ? &avx512::__VA_ARGS__          \
-   : isa() == Isa::kAvx2 ? &avx2::__VA_ARGS__            \
+  (cpu_isa() == CpuIsa::kAvx512 ? &avx512::__VA_ARGS__   \
+   : cpu_isa() == CpuIsa::kAvx2 ? &avx2::__VA_ARGS__     \
                          : &base::__VA_ARGS__)
 #else
 #define AF_SIMD(...) (&base::__VA_ARGS__)
@@ -401,9 +370,9 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
   bool cl = false;
   const at::Tensor x = dense_4d(x_in, cl);
   const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  at::Tensor out = at::empty({N, C, g.OH, g.OW}, x.options().memory_format(fmt));
+  at::Tensor out = empty_output({N, C, g.OH, g.OW}, x.options(), fmt);
   at::Tensor am = need_argmax
-      ? at::empty({N, C, g.OH, g.OW}, x.options().dtype(idx_dtype).memory_format(fmt))
+      ? empty_output({N, C, g.OH, g.OW}, x.options().dtype(idx_dtype), fmt)
       : at::empty({0}, x.options().dtype(at::kByte));
   if (out.numel() == 0) return {out, am};
 
@@ -504,8 +473,7 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
   const at::Tensor go = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
   if (N * C == 0) return at::empty({N, C, g.H, g.W}, go.options().memory_format(fmt));
   if (am.numel() == 0) return at::zeros({N, C, g.H, g.W}, go.options().memory_format(fmt));
-  at::Tensor gi = at::empty({N, C, g.H, g.W}, go.options().memory_format(fmt));
-  advise_huge_pages(gi);
+  at::Tensor gi = empty_output({N, C, g.H, g.W}, go.options(), fmt);
 
   const bool fast = g.kH == 3 && g.kW == 3 && g.sH == 2 && g.sW == 2 &&
                     g.dH == 1 && g.dW == 1;

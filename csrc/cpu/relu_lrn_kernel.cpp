@@ -29,8 +29,9 @@
 //
 // Values are loaded and stored in the storage type; everything in between, a*a
 // included, is in float for float/half/bfloat16 (double for double), so a half
-// input around 300 does not overflow. relu_lrn_max_pool2d_kernel.cpp repeats
-// these operations in the same order to agree bitwise: change both together.
+// input around 300 does not overflow. The row arithmetic (and its per-CPU
+// variants) is in lrn_rows.h, shared with relu_lrn_max_pool2d_kernel.cpp so
+// that the fused op agrees bitwise; this file owns layouts, tiles and threads.
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -43,251 +44,24 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "../channel_layout.h"
-#include "huge_pages.h"
+#include "lrn_rows.h"
+#include "output_allocator.h"
 
 namespace alexnet_fast {
 
 namespace {
 
-// ---------------------------------------------------------------------------
-// Vector arithmetic
-//
-// The row kernels are written once, over a vector type V: Scalar<T> (one lane;
-// used for double and for the last positions of a row) or Floats<K> (K SSE2
-// registers; SSE2 is part of every x86-64 CPU). GCC does not vectorise these
-// loops by itself: std::sqrt may set errno (unless -fno-math-errno), and under
-// its default -ftrapping-math `x <= 0 ? 0 : expr` becomes a branch. Both types
-// do the same correctly rounded IEEE operations, so a value does not depend on
-// the lane that computed it.
-//
-// The cost is dominated by the divider (three square roots or divisions per
-// element for beta = 0.75), whose throughput per element is the same for SSE,
-// AVX2 and AVX-512 on current x86 cores; an AVX2 build of these loops gained
-// about 10% where no division is involved, not worth per-CPU builds.
-
-template <typename T>
-struct Scalar {
-  static constexpr int64_t kWidth = 1;
-  T v;
-
-  C10_ALWAYS_INLINE static Scalar load(const T* p) { return {*p}; }
-  C10_ALWAYS_INLINE static Scalar broadcast(T x) { return {x}; }
-  C10_ALWAYS_INLINE void store(T* p) const { *p = v; }
-
-  friend C10_ALWAYS_INLINE Scalar operator+(Scalar a, Scalar b) { return {a.v + b.v}; }
-  friend C10_ALWAYS_INLINE Scalar operator-(Scalar a, Scalar b) { return {a.v - b.v}; }
-  friend C10_ALWAYS_INLINE Scalar operator*(Scalar a, Scalar b) { return {a.v * b.v}; }
-  friend C10_ALWAYS_INLINE Scalar operator/(Scalar a, Scalar b) { return {a.v / b.v}; }
-  friend C10_ALWAYS_INLINE Scalar sqrt(Scalar a) { return {std::sqrt(a.v)}; }
-  friend C10_ALWAYS_INLINE Scalar pow(Scalar a, T e) { return {std::pow(a.v, e)}; }
-  // `value` where m > 0 or m is NaN, else 0: relu(x) = zero_unless_positive(x, x)
-  // keeps NaN, and relu'(x) = 0 exactly where x <= 0 (threshold_backward's rule).
-  friend C10_ALWAYS_INLINE Scalar zero_unless_positive(Scalar m, Scalar value) {
-    return {m.v <= T(0) ? T(0) : value.v};
-  }
-};
-
-#if defined(__SSE2__)
-// K registers per operation: independent vectors in flight hide the latency
-// of the divider and amortise the loop and window-pointer overhead.
-template <int K>
-struct Floats {
-  static constexpr int64_t kWidth = 4 * K;
-  __m128 v[K];
-
-  template <typename Op>
-  C10_ALWAYS_INLINE static Floats map(Op op) {
-    Floats r;
-    for (int i = 0; i < K; ++i) r.v[i] = op(i);
-    return r;
-  }
-  C10_ALWAYS_INLINE static Floats load(const float* p) {
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_loadu_ps(p + 4 * i); });
-  }
-  C10_ALWAYS_INLINE static Floats broadcast(float x) {
-    return map([&](int) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_set1_ps(x); });
-  }
-  C10_ALWAYS_INLINE void store(float* p) const {
-    for (int i = 0; i < K; ++i) _mm_storeu_ps(p + 4 * i, v[i]);
-  }
-
-  friend C10_ALWAYS_INLINE Floats operator+(Floats a, Floats b) {
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_add_ps(a.v[i], b.v[i]); });
-  }
-  friend C10_ALWAYS_INLINE Floats operator-(Floats a, Floats b) {
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_sub_ps(a.v[i], b.v[i]); });
-  }
-  friend C10_ALWAYS_INLINE Floats operator*(Floats a, Floats b) {
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_mul_ps(a.v[i], b.v[i]); });
-  }
-  friend C10_ALWAYS_INLINE Floats operator/(Floats a, Floats b) {
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_div_ps(a.v[i], b.v[i]); });
-  }
-  friend C10_ALWAYS_INLINE Floats sqrt(Floats a) {
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE { return _mm_sqrt_ps(a.v[i]); });
-  }
-  friend C10_ALWAYS_INLINE Floats pow(Floats a, float e) {
-    alignas(16) float lanes[kWidth];
-    a.store(lanes);
-    for (float& lane : lanes) lane = std::pow(lane, e);
-    return load(lanes);
-  }
-  friend C10_ALWAYS_INLINE Floats zero_unless_positive(Floats m, Floats value) {
-    // cmple is an ordered compare: false for NaN, which keeps the value.
-    return map([&](int i) C10_ALWAYS_INLINE_ATTRIBUTE {
-      return _mm_andnot_ps(_mm_cmple_ps(m.v[i], _mm_setzero_ps()), value.v[i]);
-    });
-  }
-};
-
-// Registers per step of the row loops: 2 measured best (4 spills).
-constexpr int kFloatBlock = 2;
-
-// Calls body(V{}, t) for the positions t of [0, n): kFloatBlock registers at a
-// time over the bulk of the row, then one register, then Scalar for the last
-// positions.
-template <typename T, typename Body>
-C10_ALWAYS_INLINE void vectorized_loop(int64_t n, const Body& body) {
-  int64_t t = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    using Block = Floats<kFloatBlock>;
-    for (; t + Block::kWidth <= n; t += Block::kWidth) body(Block{}, t);
-    for (; t + Floats<1>::kWidth <= n; t += Floats<1>::kWidth) body(Floats<1>{}, t);
-  }
-  for (; t < n; ++t) body(Scalar<T>{}, t);
-}
-#else
-template <typename T, typename Body>
-C10_ALWAYS_INLINE void vectorized_loop(int64_t n, const Body& body) {
-  for (int64_t t = 0; t < n; ++t) body(Scalar<T>{}, t);
-}
-#endif
+using lrn::activation_row;
+using lrn::classify_beta;
+using lrn::forward_row;
+using lrn::gradient_terms_row;
+using lrn::input_grad_row;
+using lrn::PaddedRow;
+using lrn::Params;
+using lrn::Power;
 
 // ---------------------------------------------------------------------------
-// Parameters and powers
-
-// s^-beta has exact forms for the common betas: sqrt and division are
-// correctly rounded and vectorise, std::pow does neither.
-enum class Power { kThreeQuarters, kHalf, kOne, kGeneral };
-
-Power classify_beta(double beta) {
-  if (beta == 0.75) return Power::kThreeQuarters;
-  if (beta == 0.5) return Power::kHalf;
-  if (beta == 1.0) return Power::kOne;
-  return Power::kGeneral;
-}
-
-// p = s^-beta from s and inv = 1/s: s^-0.75 = sqrt(1/s) * sqrt(sqrt(1/s)),
-// correctly rounded steps, within 3 ulp of the exact power. The forms keep pow's
-// limits: s = 0 gives inf, s = inf gives 0, s < 0 gives NaN.
-template <Power kPower, typename V, typename T>
-C10_ALWAYS_INLINE V neg_pow(V s, V inv, T beta) {
-  if constexpr (kPower == Power::kThreeQuarters) {
-    const V r = sqrt(inv);
-    return r * sqrt(r);
-  } else if constexpr (kPower == Power::kHalf) {
-    return sqrt(inv);
-  } else if constexpr (kPower == Power::kOne) {
-    return inv;
-  } else {
-    return pow(s, -beta);
-  }
-}
-
-template <typename acc_t>
-struct Params {
-  int64_t size;
-  int64_t before;  // W(c) = [c - before, c + after]
-  int64_t after;
-  acc_t alpha_n;  // alpha / size
-  acc_t k;
-  acc_t beta;
-  acc_t grad_coef;  // 2 * alpha * beta / size
-
-  Params(int64_t size_, double alpha, double beta_, double k_)
-      : size(size_),
-        before(size_ / 2),
-        after((size_ - 1) / 2),
-        alpha_n(static_cast<acc_t>(alpha / static_cast<double>(size_))),
-        k(static_cast<acc_t>(k_)),
-        beta(static_cast<acc_t>(beta_)),
-        grad_coef(static_cast<acc_t>(2.0 * alpha * beta_ / static_cast<double>(size_))) {}
-};
-
-// ---------------------------------------------------------------------------
-// Row kernels, shared by both layouts. A "row" is n values of one channel at
-// consecutive spatial positions (channels-first) or the C channels of one
-// pixel (channels-last); `rows[0..count)` are the rows of a window, in
-// increasing channel order.
-
-template <typename V, typename T>
-C10_ALWAYS_INLINE V window_sum(const T* const* rows, int64_t count, int64_t t) {
-  V sum = V::load(rows[0] + t);
-  for (int64_t r = 1; r < count; ++r) sum = sum + V::load(rows[r] + t);
-  return sum;
-}
-
-// a = relu(x) and sq = a * a in the compute type. `a` may alias x when x is
-// already a row of the compute type (the half/bfloat16 conversion buffer).
-template <bool kRelu, typename T>
-inline void activation_row(const T* x, T* a, T* sq, int64_t n) {
-  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
-    using V = decltype(v);
-    V av = V::load(x + t);
-    if constexpr (kRelu) av = zero_unless_positive(av, av);
-    av.store(a + t);
-    (av * av).store(sq + t);
-  });
-}
-
-// y = a * s^-beta,  s = k + alpha/size * (sum of the window's squares)
-template <Power kPower, typename T>
-inline void forward_row(const T* const* sq_rows, int64_t count, const T* a, T* y, int64_t n, const Params<T>& prm) {
-  // Locals, not prm's fields: the stores through y might alias them.
-  const T k = prm.k, alpha_n = prm.alpha_n, beta = prm.beta;
-  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
-    using V = decltype(v);
-    const V s = V::broadcast(k) + V::broadcast(alpha_n) * window_sum<V>(sq_rows, count, t);
-    const V inv = V::broadcast(T(1)) / s;
-    (V::load(a + t) * neg_pow<kPower>(s, inv, beta)).store(y + t);
-  });
-}
-
-// gp = g * s^-beta and t = a * g * s^(-beta-1) = a * gp * (1/s).
-template <Power kPower, typename T>
-inline void gradient_terms_row(const T* const* sq_rows, int64_t count, const T* a, const T* g, T* gp, T* t_out,
-                               int64_t n, const Params<T>& prm) {
-  const T k = prm.k, alpha_n = prm.alpha_n, beta = prm.beta;
-  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
-    using V = decltype(v);
-    const V s = V::broadcast(k) + V::broadcast(alpha_n) * window_sum<V>(sq_rows, count, t);
-    const V inv = V::broadcast(T(1)) / s;
-    const V gpv = V::load(g + t) * neg_pow<kPower>(s, inv, beta);
-    gpv.store(gp + t);
-    (V::load(a + t) * gpv * inv).store(t_out + t);
-  });
-}
-
-// dx = relu'(x) * (gp - coef * a * (sum of t over the mirrored window)). With
-// apply_relu, relu'(x) = 0 exactly where a = relu(x) <= 0; the select also
-// zeroes a NaN or inf value there, as threshold_backward does.
-template <bool kRelu, typename T>
-inline void input_grad_row(const T* const* t_rows, int64_t count, const T* a, const T* gp, T* dx, int64_t n,
-                           T coef) {
-  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
-    using V = decltype(v);
-    const V av = V::load(a + t);
-    V value = V::load(gp + t) - V::broadcast(coef) * av * window_sum<V>(t_rows, count, t);
-    if constexpr (kRelu) value = zero_unless_positive(av, value);
-    value.store(dx + t);
-  });
-}
-
 // Conversions between the storage type and the compute type, for half and
 // bfloat16 rows (float and double rows are used in place).
 template <typename scalar_t, typename acc_t>
@@ -459,22 +233,6 @@ struct BackwardChannelsFirst {
 // ---------------------------------------------------------------------------
 // Channels-last: one pixel (C contiguous channels) at a time
 
-// A row of C values between `front` and `back` zeros, and the pointers
-// rows[d] = padded + d: the window sum over rows[0..size) at channel c adds
-// padded[c .. c + size), the row's values at channels [c - front, c + back].
-template <typename T>
-struct PaddedRow {
-  std::vector<T> padded;
-  std::vector<const T*> rows;
-  int64_t front;
-  PaddedRow(int64_t C, int64_t front_, int64_t back) : padded(front_ + C + back, T(0)), front(front_) {
-    for (int64_t d = 0; d <= front_ + back; ++d) rows.push_back(padded.data() + d);
-  }
-  PaddedRow(const PaddedRow&) = delete;  // rows point into padded
-  PaddedRow& operator=(const PaddedRow&) = delete;
-  T* values() { return padded.data() + front; }
-};
-
 template <bool kRelu, Power kPower, typename scalar_t, typename acc_t>
 struct ForwardChannelsLast {
   const Params<acc_t>& prm;
@@ -642,8 +400,7 @@ at::Tensor relu_lrn_forward_cpu(const at::Tensor& x, int64_t size, double alpha,
   if (x.numel() == 0) return at::empty_like(x);
   ChannelView view;
   const at::Tensor input = as_channel_view(x, view);
-  at::Tensor output = at::empty_like(input);
-  advise_huge_pages(output);
+  at::Tensor output = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "relu_lrn_forward_cpu", [&] {
     forward_impl<scalar_t>(input, output, view, size, alpha, beta, k, apply_relu);
   });
@@ -661,8 +418,7 @@ at::Tensor relu_lrn_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x
   ChannelView view;
   const at::Tensor input = as_channel_view(x, view);
   const at::Tensor grad = same_layout_as(grad_out, input);
-  at::Tensor grad_input = at::empty_like(input);
-  advise_huge_pages(grad_input);
+  at::Tensor grad_input = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "relu_lrn_backward_cpu", [&] {
     backward_impl<scalar_t>(grad, input, grad_input, view, size, alpha, beta, k, apply_relu);
   });

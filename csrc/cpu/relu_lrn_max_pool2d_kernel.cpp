@@ -5,11 +5,9 @@
 //   y_c   = a_c * s_c^-beta                            (the LRN output, never written to memory)
 //   out   = max_pool2d(y, kernel, stride, padding, ceil_mode), dilation 1
 //
-// The LRN values are computed exactly as csrc/cpu/relu_lrn_kernel.cpp does
-// (same operations in the same order: window sum added term by term in
-// increasing channel order, s = k + alpha_n * sum, inv = 1/s,
-// s^-0.75 = sqrt(inv) * sqrt(sqrt(inv)), y = a * p), so y agrees bitwise with
-// relu_lrn_forward in float32/float64. The max-pool fold compares these fp32
+// The LRN values come from the row functions of lrn_rows.h, which
+// relu_lrn_kernel.cpp uses too, so y agrees bitwise with relu_lrn_forward in
+// float32/float64. The max-pool fold compares these fp32
 // (float64 for double) LRN values, NOT values rounded to the storage type
 // first, and stores the winner rounded to the storage type. Max rule as
 // PyTorch / max_pool2d_kernel.cpp: maxval = -inf, maxpos = first in-bounds
@@ -39,7 +37,7 @@
 // recomputed from x:
 //   dx_j = relu'(x_j) (g_j p_j - (2 alpha beta / size) a_j sum_{i in W'(j)} t_i),
 //   t_i = g_i a_i s_i^(-beta-1) = (a_i * (g_i p_i)) * (1/s_i)
-// with the operations of relu_lrn_kernel.cpp, so dx is bitwise
+// with the row functions of lrn_rows.h, so dx is bitwise
 // relu_lrn_backward(max_pool2d_backward(grad_out, argmax)) in float32/64.
 // No atomics, each dx element written once: bitwise repeatable for any number
 // of threads.
@@ -52,7 +50,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "huge_pages.h"
+#include "lrn_rows.h"
+#include "output_allocator.h"
 
 #include <algorithm>
 #include <cmath>
@@ -74,210 +73,51 @@ namespace alexnet_fast {
 
 namespace {
 
-// ---------------------------------------------------------------------------
-// Vector arithmetic: Scalar<T> (one lane; double and row tails) and Floats<K>
-// (K SSE2 registers). Both do the same correctly rounded IEEE operations, so
-// a value does not depend on the lane that computed it. (No FMA: the build
-// targets baseline x86-64, like relu_lrn_kernel.cpp, so a*b+c is rounded
-// twice in both files.)
+using lrn::classify_beta;
+#if defined(__SSE2__)
+using lrn::Floats;
+#endif
+using lrn::forward_row;
+using lrn::gradient_terms_row;
+using lrn::PaddedRow;
+using lrn::Params;
+using lrn::Power;
+using lrn::Scalar;
+
+// The LRN rows of this file always apply the ReLU; activation_row works in
+// place (a holds the loaded x).
+template <typename T>
+AF_INLINE void activation_row(T* a, T* sq, int64_t n) {
+  lrn::activation_row</*kRelu=*/true>(a, a, sq, n);
+}
 
 template <typename T>
-struct Scalar {
-  static constexpr int64_t kWidth = 1;
-  T v;
-  static AF_INLINE Scalar load(const T* p) { return {*p}; }
-  static AF_INLINE Scalar broadcast(T x) { return {x}; }
-  AF_INLINE void store(T* p) const { *p = v; }
-  friend AF_INLINE Scalar operator+(Scalar a, Scalar b) { return {a.v + b.v}; }
-  friend AF_INLINE Scalar operator-(Scalar a, Scalar b) { return {a.v - b.v}; }
-  friend AF_INLINE Scalar operator*(Scalar a, Scalar b) { return {a.v * b.v}; }
-  friend AF_INLINE Scalar operator/(Scalar a, Scalar b) { return {a.v / b.v}; }
-  friend AF_INLINE Scalar sqrt(Scalar a) { return {std::sqrt(a.v)}; }
-  friend AF_INLINE Scalar pow(Scalar a, T e) { return {std::pow(a.v, e)}; }
-  // value where m > 0 or m is NaN, else 0 (relu keeps NaN; relu' = 0 where x <= 0).
-  friend AF_INLINE Scalar zero_unless_positive(Scalar m, Scalar value) { return {m.v <= T(0) ? T(0) : value.v}; }
-  // One step of the max fold: take v when v > m or v is NaN.
-  friend AF_INLINE void fold(Scalar v, Scalar& m, Scalar& p, T pos) {
-    if ((v.v > m.v) || (v.v != v.v)) {
-      m.v = v.v;
-      p.v = pos;
-    }
+AF_INLINE void input_grad_row(const T* const* t_rows, int64_t count, const T* a, const T* gp, T* dx, int64_t n,
+                              T coef) {
+  lrn::input_grad_row</*kRelu=*/true>(t_rows, count, a, gp, dx, n, coef);
+}
+
+// One step of the max fold: take v when v > m or v is NaN (PyTorch's rule).
+template <typename T>
+AF_INLINE void fold(Scalar<T> v, Scalar<T>& m, Scalar<T>& p, T pos) {
+  if ((v.v > m.v) || (v.v != v.v)) {
+    m.v = v.v;
+    p.v = pos;
   }
-};
+}
 
 #if defined(__SSE2__)
 template <int K>
-struct Floats {
-  static constexpr int64_t kWidth = 4 * K;
-  __m128 v[K];
-  template <typename Op>
-  static AF_INLINE Floats map(Op op) {
-    Floats r;
-    for (int i = 0; i < K; ++i) r.v[i] = op(i);
-    return r;
+AF_INLINE void fold(Floats<K> v, Floats<K>& m, Floats<K>& p, float pos) {
+  const __m128 q = _mm_set1_ps(pos);
+  for (int i = 0; i < K; ++i) {
+    // (v > m) | isnan(v): cmpunord(v, v) is true exactly for NaN lanes.
+    const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v.v[i], m.v[i]), _mm_cmpunord_ps(v.v[i], v.v[i]));
+    m.v[i] = _mm_or_ps(_mm_and_ps(take, v.v[i]), _mm_andnot_ps(take, m.v[i]));
+    p.v[i] = _mm_or_ps(_mm_and_ps(take, q), _mm_andnot_ps(take, p.v[i]));
   }
-  static AF_INLINE Floats load(const float* p) {
-    return map([&](int i) AF_LAMBDA { return _mm_loadu_ps(p + 4 * i); });
-  }
-  static AF_INLINE Floats broadcast(float x) {
-    return map([&](int) AF_LAMBDA { return _mm_set1_ps(x); });
-  }
-  AF_INLINE void store(float* p) const {
-    for (int i = 0; i < K; ++i) _mm_storeu_ps(p + 4 * i, v[i]);
-  }
-  friend AF_INLINE Floats operator+(Floats a, Floats b) {
-    return map([&](int i) AF_LAMBDA { return _mm_add_ps(a.v[i], b.v[i]); });
-  }
-  friend AF_INLINE Floats operator-(Floats a, Floats b) {
-    return map([&](int i) AF_LAMBDA { return _mm_sub_ps(a.v[i], b.v[i]); });
-  }
-  friend AF_INLINE Floats operator*(Floats a, Floats b) {
-    return map([&](int i) AF_LAMBDA { return _mm_mul_ps(a.v[i], b.v[i]); });
-  }
-  friend AF_INLINE Floats operator/(Floats a, Floats b) {
-    return map([&](int i) AF_LAMBDA { return _mm_div_ps(a.v[i], b.v[i]); });
-  }
-  friend AF_INLINE Floats sqrt(Floats a) {
-    return map([&](int i) AF_LAMBDA { return _mm_sqrt_ps(a.v[i]); });
-  }
-  friend AF_INLINE Floats pow(Floats a, float e) {
-    alignas(16) float lanes[kWidth];
-    a.store(lanes);
-    for (float& lane : lanes) lane = std::pow(lane, e);
-    return load(lanes);
-  }
-  friend AF_INLINE Floats zero_unless_positive(Floats m, Floats value) {
-    // cmple is ordered: false for NaN, which keeps the value.
-    return map([&](int i) AF_LAMBDA { return _mm_andnot_ps(_mm_cmple_ps(m.v[i], _mm_setzero_ps()), value.v[i]); });
-  }
-  friend AF_INLINE void fold(Floats v, Floats& m, Floats& p, float pos) {
-    const __m128 q = _mm_set1_ps(pos);
-    for (int i = 0; i < K; ++i) {
-      // (v > m) | isnan(v): cmpunord(v, v) is true exactly for NaN lanes.
-      const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v.v[i], m.v[i]), _mm_cmpunord_ps(v.v[i], v.v[i]));
-      m.v[i] = _mm_or_ps(_mm_and_ps(take, v.v[i]), _mm_andnot_ps(take, m.v[i]));
-      p.v[i] = _mm_or_ps(_mm_and_ps(take, q), _mm_andnot_ps(take, p.v[i]));
-    }
-  }
-};
-
-// body(V{}, t) over [0, n): blocks of 8, then 4, then scalar lanes.
-template <typename T, typename Body>
-AF_INLINE void vectorized_loop(int64_t n, const Body& body) {
-  int64_t t = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    for (; t + 8 <= n; t += 8) body(Floats<2>{}, t);
-    for (; t + 4 <= n; t += 4) body(Floats<1>{}, t);
-  }
-  for (; t < n; ++t) body(Scalar<T>{}, t);
-}
-#else
-template <typename T, typename Body>
-AF_INLINE void vectorized_loop(int64_t n, const Body& body) {
-  for (int64_t t = 0; t < n; ++t) body(Scalar<T>{}, t);
 }
 #endif
-
-// ---------------------------------------------------------------------------
-// LRN parameters and powers (as relu_lrn_kernel.cpp)
-
-enum class Power { kThreeQuarters, kHalf, kOne, kGeneral };
-
-Power classify_beta(double beta) {
-  if (beta == 0.75) return Power::kThreeQuarters;
-  if (beta == 0.5) return Power::kHalf;
-  if (beta == 1.0) return Power::kOne;
-  return Power::kGeneral;
-}
-
-// p = s^-beta from s and inv = 1/s; s^-0.75 = sqrt(1/s) * sqrt(sqrt(1/s)):
-// correctly rounded sqrt/div vectorise, pow does neither.
-template <Power kPower, typename V, typename T>
-AF_INLINE V neg_pow(V s, V inv, T beta) {
-  if constexpr (kPower == Power::kThreeQuarters) {
-    const V r = sqrt(inv);
-    return r * sqrt(r);
-  } else if constexpr (kPower == Power::kHalf) {
-    return sqrt(inv);
-  } else if constexpr (kPower == Power::kOne) {
-    return inv;
-  } else {
-    return pow(s, -beta);
-  }
-}
-
-template <typename acc_t>
-struct Params {
-  int64_t size, before, after;  // W(c) = [c - before, c + after]
-  acc_t alpha_n, k, beta, grad_coef;
-  Params(int64_t size_, double alpha, double beta_, double k_)
-      : size(size_),
-        before(size_ / 2),
-        after((size_ - 1) / 2),
-        alpha_n(static_cast<acc_t>(alpha / static_cast<double>(size_))),
-        k(static_cast<acc_t>(k_)),
-        beta(static_cast<acc_t>(beta_)),
-        grad_coef(static_cast<acc_t>(2.0 * alpha * beta_ / static_cast<double>(size_))) {}
-};
-
-template <typename V, typename T>
-AF_INLINE V window_sum(const T* const* rows, int64_t count, int64_t t) {
-  V sum = V::load(rows[0] + t);
-  for (int64_t r = 1; r < count; ++r) sum = sum + V::load(rows[r] + t);
-  return sum;
-}
-
-// In place: a[t] = relu(a[t]) (a holds the loaded x), sq[t] = a*a.
-template <typename T>
-AF_INLINE void activation_row(T* a, T* sq, int64_t n) {
-  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
-    using V = decltype(v);
-    V av = V::load(a + t);
-    av = zero_unless_positive(av, av);
-    av.store(a + t);
-    (av * av).store(sq + t);
-  });
-}
-
-// y = a * s^-beta (y may alias a).
-template <Power kPower, typename T>
-AF_INLINE void forward_row(const T* const* sq_rows, int64_t count, const T* a, T* y, int64_t n, const Params<T>& prm) {
-  const T k = prm.k, alpha_n = prm.alpha_n, beta = prm.beta;
-  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
-    using V = decltype(v);
-    const V s = V::broadcast(k) + V::broadcast(alpha_n) * window_sum<V>(sq_rows, count, t);
-    const V inv = V::broadcast(T(1)) / s;
-    (V::load(a + t) * neg_pow<kPower>(s, inv, beta)).store(y + t);
-  });
-}
-
-// gp = g * s^-beta, t = (a * gp) * (1/s)
-template <Power kPower, typename T>
-AF_INLINE void gradient_terms_row(const T* const* sq_rows, int64_t count, const T* a, const T* g, T* gp, T* t_out,
-                               int64_t n, const Params<T>& prm) {
-  const T k = prm.k, alpha_n = prm.alpha_n, beta = prm.beta;
-  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
-    using V = decltype(v);
-    const V s = V::broadcast(k) + V::broadcast(alpha_n) * window_sum<V>(sq_rows, count, t);
-    const V inv = V::broadcast(T(1)) / s;
-    const V gpv = V::load(g + t) * neg_pow<kPower>(s, inv, beta);
-    gpv.store(gp + t);
-    (V::load(a + t) * gpv * inv).store(t_out + t);
-  });
-}
-
-// dx = relu'(x) * (gp - (coef * a) * sum_{W'} t); relu'(x) = 0 where a <= 0.
-template <typename T>
-AF_INLINE void input_grad_row(const T* const* t_rows, int64_t count, const T* a, const T* gp, T* dx, int64_t n,
-                           T coef) {
-  vectorized_loop<T>(n, [&](auto v, int64_t t) AF_LAMBDA {
-    using V = decltype(v);
-    const V av = V::load(a + t);
-    V value = V::load(gp + t) - V::broadcast(coef) * av * window_sum<V>(t_rows, count, t);
-    value = zero_unless_positive(av, value);
-    value.store(dx + t);
-  });
-}
 
 // Rows of the last 2^m >= size channels: channel c in slot c & mask.
 template <typename T>
@@ -291,19 +131,6 @@ struct Ring {
     while (n < size) n *= 2;
     return n;
   }
-};
-
-// A row of C values between `front` and `back` zeros; rows[d] = padded + d
-// (channels-last window sums add the padding zeros, which is exact).
-template <typename T>
-struct PaddedRow {
-  std::vector<T> padded;
-  std::vector<const T*> rows;
-  int64_t front;
-  PaddedRow(int64_t C, int64_t front_, int64_t back) : padded(front_ + C + back, T(0)), front(front_) {
-    for (int64_t d = 0; d <= front_ + back; ++d) rows.push_back(padded.data() + d);
-  }
-  T* values() { return padded.data() + front; }
 };
 
 // ---------------------------------------------------------------------------
@@ -870,9 +697,8 @@ std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Ten
   bool cl = false;
   const at::Tensor x = dense_4d(x_in, cl);
   const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  at::Tensor out = at::empty({g.N, g.C, g.OH, g.OW}, x.options().memory_format(fmt));
-  at::Tensor am = need_argmax ? at::empty({g.N, g.C, g.OH, g.OW},
-                                          x.options().dtype(wide ? at::kInt : at::kByte).memory_format(fmt))
+  at::Tensor out = empty_output({g.N, g.C, g.OH, g.OW}, x.options(), fmt);
+  at::Tensor am = need_argmax ? empty_output({g.N, g.C, g.OH, g.OW}, x.options().dtype(wide ? at::kInt : at::kByte), fmt)
                               : at::empty({0}, x.options().dtype(at::kByte));
   if (out.numel() == 0) return {out, am};
 
@@ -945,8 +771,7 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
   const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   const at::Tensor am = argmax_in.is_contiguous(fmt) ? argmax_in : argmax_in.contiguous(fmt);
   const at::Tensor go = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
-  at::Tensor dx = at::empty({g.N, g.C, g.H, g.W}, x.options().memory_format(fmt));
-  advise_huge_pages(dx);
+  at::Tensor dx = empty_output({g.N, g.C, g.H, g.W}, x.options(), fmt);
   if (dx.numel() == 0) return dx;
 
   const int64_t band = input_rows_per_band(g);

@@ -1,0 +1,63 @@
+// The LRN row functions, included once per instruction set by lrn_rows.h
+// (no include guard), inside namespace alexnet_fast::lrn::<isa> after that
+// namespace's vectorized_loop and neg_pow, with AF_LRN_ROW defined. The
+// formulas are in lrn_rows.h's header comment.
+//
+// vectorized_loop calls body(v, t) with a vector value v for positions
+// [t, t + width); values are made through v (v.load, v.broadcast).
+
+template <typename V, typename T>
+C10_ALWAYS_INLINE V window_sum(V v, const T* const* rows, int64_t count, int64_t t) {
+  V sum = v.load(rows[0] + t);
+  for (int64_t r = 1; r < count; ++r) sum = sum + v.load(rows[r] + t);
+  return sum;
+}
+
+template <bool kRelu, typename T>
+AF_LRN_ROW void activation_row(const T* x, T* a, T* sq, int64_t n) {
+  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
+    auto av = v.load(x + t);
+    if constexpr (kRelu) av = zero_unless_positive(av, av);
+    av.store(a + t);
+    (av * av).store(sq + t);
+  });
+}
+
+template <Power kPower, typename T>
+AF_LRN_ROW void forward_row(const T* const* sq_rows, int64_t count, const T* a, T* y, int64_t n, T k, T alpha_n,
+                            T beta) {
+  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
+    using V = decltype(v);
+    const V s = v.broadcast(k) + v.broadcast(alpha_n) * window_sum(v, sq_rows, count, t);
+    V p, inv;
+    neg_pow<kPower>(s, beta, p, inv);
+    (v.load(a + t) * p).store(y + t);
+  });
+}
+
+template <Power kPower, typename T>
+AF_LRN_ROW void gradient_terms_row(const T* const* sq_rows, int64_t count, const T* a, const T* g, T* gp, T* t_out,
+                                   int64_t n, T k, T alpha_n, T beta) {
+  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
+    using V = decltype(v);
+    const V s = v.broadcast(k) + v.broadcast(alpha_n) * window_sum(v, sq_rows, count, t);
+    V p, inv;
+    neg_pow<kPower>(s, beta, p, inv);
+    const V gpv = v.load(g + t) * p;
+    gpv.store(gp + t);
+    (v.load(a + t) * gpv * inv).store(t_out + t);
+  });
+}
+
+// With the ReLU, relu'(x) = 0 exactly where a = relu(x) <= 0; the select also
+// zeroes a NaN or inf value there, as threshold_backward does.
+template <bool kRelu, typename T>
+AF_LRN_ROW void input_grad_row(const T* const* t_rows, int64_t count, const T* a, const T* gp, T* dx, int64_t n,
+                               T coef) {
+  vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
+    const auto av = v.load(a + t);
+    auto value = v.load(gp + t) - v.broadcast(coef) * av * window_sum(v, t_rows, count, t);
+    if constexpr (kRelu) value = zero_unless_positive(av, value);
+    value.store(dx + t);
+  });
+}
