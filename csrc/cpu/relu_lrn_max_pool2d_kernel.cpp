@@ -557,15 +557,16 @@ struct BackwardNCHW {
     const int64_t H = g.H, W = g.W, C = g.C, OW = g.OW;
     const int64_t L = (hi - lo) * W;
     acc_t* gb = gbuf.data();
-    std::fill(gb, gb + C * L, acc_t(0));
     const int64_t oa = g.out_lo(lo), ob = g.out_hi(hi);
     // Windows of output rows that lie wholly in the band and the plane (no
     // padding) need no bounds checks: the common case, by far.
     const bool columns_inside = g.pW == 0 && (OW - 1) * g.sW + g.kW <= W;
     const uint64_t positions = static_cast<uint64_t>(g.kH * g.kW);
     const int64_t* offset = pt.offset.data();
-    for (int64_t c = 0; c < C; ++c) {
+    // g_lrn of channel c over the whole band, into a zeroed buffer row.
+    auto scatter = [&](int64_t c) {
       acc_t* gc = gb + c * L;
+      std::fill(gc, gc + L, acc_t(0));
       for (int64_t oh = oa; oh < ob; ++oh) {
         const int64_t base = (c * g.OH + oh) * OW;
         const int64_t ihb = oh * g.sH - g.pH - lo;  // band row of window row 0
@@ -587,7 +588,7 @@ struct BackwardNCHW {
           if (r >= 0 && r < hi - lo && iw >= 0 && iw < W) gc[r * W + iw] += static_cast<acc_t>(go_n[base + ow]);
         }
       }
-    }
+    };
     // relu_lrn backward over the band's positions (contiguous per channel),
     // in tiles of at most kTile positions: the four rings (4 x 2^m x tile
     // values) stay in L1. Whole-band tiles (L2-resident rings) ran 1.2x slower.
@@ -604,6 +605,9 @@ struct BackwardNCHW {
         const int64_t wlo = std::max<int64_t>(i - prm.before, 0);
         const int64_t whi = std::min(i + prm.after, C - 1);
         for (int64_t c = wlo; c <= whi; ++c) window[c - wlo] = sq[c];
+        // Each channel's g_lrn is scattered when the first tile needs it,
+        // between the first tile's loads of x rather than in a pass of its own.
+        if (t0 == 0) scatter(i);
         gradient_terms_row<kPower>(window.data(), whi - wlo + 1, a[i], gb + i * L + t0, gp[i], t[i], n, prm);
         if (i >= prm.before) input_grad(i - prm.before, dxp, n, H * W);
       }
