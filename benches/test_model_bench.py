@@ -30,4 +30,4 @@ def test_model_step(run_benchmark, benchmark, provider, mode, dtype):
 
     run_benchmark(work, dict(op="alexnet-paper", provider=provider.name, mode=mode, dtype=str(dtype),
                              batch=MODEL_BATCH, image_size=benchmarks.MODEL_IMAGE_SIZE),
-                  rounds=6 if DEVICE.type == "cpu" else 30)
+                  rounds=10 if DEVICE.type == "cpu" else 30)
