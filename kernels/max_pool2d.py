@@ -57,6 +57,48 @@ def _direct(kernel):
 
 
 @triton.jit
+def _block_offsets(BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
+    """This program's BLOCK flat indices; int64 when INDEX_64 (tensors past 2**31 elements)."""
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    return offs
+
+
+@triton.jit
+def _decode_plane_index(offs, C, ROWS, COLS, OTHER_ROWS, OTHER_COLS, CHANNELS_LAST: tl.constexpr):
+    """Splits flat indices of an (N, C, ROWS, COLS) tensor, dense in NHWC order when
+    CHANNELS_LAST and NCHW order otherwise, into (c, row, col), and locates the same (n, c)
+    plane of an (N, C, OTHER_ROWS, OTHER_COLS) tensor in the same layout: its element (i, j)
+    is at base + i*step_h + j*step_w, with
+      NCHW: base = (n*C + c)*OTHER_ROWS*OTHER_COLS, step_h = OTHER_COLS,   step_w = 1
+      NHWC: base = n*OTHER_ROWS*OTHER_COLS*C + c,   step_h = OTHER_COLS*C, step_w = C
+    (products left to right: int64 from the first factor on when offs is int64)."""
+    if CHANNELS_LAST:
+        c = offs % C
+        t = offs // C
+        col = t % COLS
+        t = t // COLS
+        row = t % ROWS
+        n = t // ROWS
+        base = n * OTHER_ROWS * OTHER_COLS * C + c
+        step_h = OTHER_COLS * C
+        step_w = C
+    else:
+        col = offs % COLS
+        t = offs // COLS
+        row = t % ROWS
+        nc = t // ROWS
+        c = nc % C
+        base = nc * OTHER_ROWS * OTHER_COLS
+        step_h = OTHER_COLS
+        step_w = 1
+    return c, row, col, base, step_h, step_w
+
+
+@triton.jit
 def _max_pool2d_window_step(
     x_start,
     ih0,
@@ -126,36 +168,11 @@ def _max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = _block_offsets(BLOCK, INDEX_64)
     mask = offs < n_outputs
 
-    # Decode the flat output index (memory order) into the window origin and the
-    # input plane it reads. (ih, iw) of window element (i, j) is at
-    #   x_off = base + ih*step_h + iw*step_w
-    # NCHW: base = (n*C + c)*H*W, step_h = W,   step_w = 1
-    # NHWC: base = n*H*W*C + c,   step_h = W*C, step_w = C
-    if CHANNELS_LAST:
-        c = offs % C
-        t = offs // C
-        ow = t % OW
-        t = t // OW
-        oh = t % OH
-        n = t // OH
-        base = n * H * W * C + c  # (left to right: int64 from n on when INDEX_64)
-        step_h = W * C
-        step_w = C
-    else:
-        ow = offs % OW
-        t = offs // OW
-        oh = t % OH
-        nc = t // OH
-        base = nc * H * W
-        step_h = W
-        step_w = 1
+    # The window origin and the input plane it reads: (ih, iw) at base + ih*step_h + iw*step_w.
+    _, oh, ow, base, step_h, step_w = _decode_plane_index(offs, C, OH, OW, H, W, CHANNELS_LAST)
 
     ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
     iw0 = ow * SW - PW
@@ -294,35 +311,11 @@ def _max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = _block_offsets(BLOCK, INDEX_64)
     mask = offs < n_inputs
 
-    # Decode the flat input index; output (oh, ow) of the same plane is at
-    #   y_off = base + oh*step_h + ow*step_w
-    # NCHW: base = (n*C + c)*OH*OW, step_h = OW,   step_w = 1
-    # NHWC: base = n*OH*OW*C + c,   step_h = OW*C, step_w = C
-    if CHANNELS_LAST:
-        c = offs % C
-        t = offs // C
-        iw = t % W
-        t = t // W
-        ih = t % H
-        n = t // H
-        base = n * OH * OW * C + c
-        step_h = OW * C
-        step_w = C
-    else:
-        iw = offs % W
-        t = offs // W
-        ih = t % H
-        nc = t // H
-        base = nc * OH * OW
-        step_h = OW
-        step_w = 1
+    # The input element and its plane's outputs: (oh, ow) at base + oh*step_h + ow*step_w.
+    _, ih, iw, base, step_h, step_w = _decode_plane_index(offs, C, H, W, OH, OW, CHANNELS_LAST)
 
     if IS_FP64:
         acc = tl.zeros([BLOCK], dtype=tl.float64)

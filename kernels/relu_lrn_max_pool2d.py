@@ -54,7 +54,14 @@ import triton
 import triton.language as tl
 
 from .layout import argmax_dtype, pooling_output_size, suggest_memory_format
-from .max_pool2d import _candidate_loop, _candidate_windows, _dense, _max_pool2d_grad_step
+from .max_pool2d import (
+    _block_offsets,
+    _candidate_loop,
+    _candidate_windows,
+    _decode_plane_index,
+    _dense,
+    _max_pool2d_grad_step,
+)
 from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, _split
 
 # Elements per program and warps: each forward lane does KH*KW*SIZE loads of x (cache
@@ -202,37 +209,14 @@ def _relu_lrn_max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = _block_offsets(BLOCK, INDEX_64)
     mask = offs < n_outputs
 
-    # Decode the flat output index (memory order). x(n, c, ih, iw) is at
-    #   x_off = base + ih*step_h + iw*step_w,  channel c + d at x_off + d*stride_c
-    # NCHW: base = (n*C + c)*H*W, step_h = W,   step_w = 1, stride_c = H*W
-    # NHWC: base = n*H*W*C + c,   step_h = W*C, step_w = C, stride_c = 1
+    # x(n, c, ih, iw) at base + ih*step_h + iw*step_w, channel c + d at + d*stride_c.
+    c, oh, ow, base, step_h, step_w = _decode_plane_index(offs, C, OH, OW, H, W, CHANNELS_LAST)
     if CHANNELS_LAST:
-        c = offs % C
-        t = offs // C
-        ow = t % OW
-        t = t // OW
-        oh = t % OH
-        n = t // OH
-        base = n * H * W * C + c
-        step_h = W * C
-        step_w = C
         stride_c = 1
     else:
-        ow = offs % OW
-        t = offs // OW
-        oh = t % OH
-        nc = t // OH
-        c = nc % C
-        base = nc * H * W
-        step_h = W
-        step_w = 1
         stride_c = H * W
 
     k = _param(k_hi, k_lo, FP64)
@@ -314,39 +298,16 @@ def _relu_lrn_max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = _block_offsets(BLOCK, INDEX_64)
     mask = offs < n_inputs
 
-    # Decode the flat input index (memory order). x and dx of (n, c, ih, iw) are at offs,
-    # channel c + d at offs + d*stride_c; output (oh, ow) of channel c + d at
-    #   y_base + d*y_stride_c + oh*step_h + ow*step_w
-    # NCHW: y_base = (n*C + c)*OH*OW, step_h = OW,   step_w = 1, y_stride_c = OH*OW, stride_c = H*W
-    # NHWC: y_base = n*OH*OW*C + c,   step_h = OW*C, step_w = C, y_stride_c = 1,     stride_c = 1
+    # x and dx of (n, c, ih, iw) at offs, channel c + d at offs + d*stride_c; output (oh, ow)
+    # of channel c + d at y_base + d*y_stride_c + oh*step_h + ow*step_w.
+    c, ih, iw, y_base, step_h, step_w = _decode_plane_index(offs, C, H, W, OH, OW, CHANNELS_LAST)
     if CHANNELS_LAST:
-        c = offs % C
-        t = offs // C
-        iw = t % W
-        t = t // W
-        ih = t % H
-        n = t // H
-        y_base = n * OH * OW * C + c
-        step_h = OW * C
-        step_w = C
         y_stride_c = 1
         stride_c = 1
     else:
-        iw = offs % W
-        t = offs // W
-        ih = t % H
-        nc = t // H
-        c = nc % C
-        y_base = nc * OH * OW
-        step_h = OW
-        step_w = 1
         y_stride_c = OH * OW
         stride_c = H * W
 
