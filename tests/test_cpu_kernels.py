@@ -96,6 +96,12 @@ def test_large_outputs_reuse_freed_memory():
     second.resize_(second.numel() * 2)
     assert torch.equal(second[: kept.numel()], kept.flatten())
     del second
+    # Moving an output to shared memory (for another process) keeps its values.
+    third = alexnet_fast.relu_lrn(x, 5, **LRN, backend="cpu")
+    values = third.clone()
+    third.share_memory_()
+    assert third.is_shared() and torch.equal(third, values)
+    del third
     # The cached memory is handed back on request, and not kept twice.
     assert alexnet_fast.release_cached_memory() > 0
     assert alexnet_fast.release_cached_memory() == 0
