@@ -104,6 +104,18 @@ struct PaddedRow {
   T* values() { return padded.data() + front; }
 };
 
+// Requests the n values of a row into the cache (for writing: kForWrite),
+// one prefetch per 64-byte line. The channel rows of NCHW tensors are H*W
+// apart, too far for the hardware prefetcher to follow, so both LRN kernels
+// ask for the rows of a channel a few channels before they use it.
+template <bool kForWrite = false, typename T>
+inline void prefetch_row(const T* row, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t byte = 0; byte < n * static_cast<int64_t>(sizeof(T)); byte += 64) {
+    __builtin_prefetch(p + byte, kForWrite ? 1 : 0);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Base vector types: Scalar<T> (one lane; double, and the last positions of a
 // row) and Floats<K> (K SSE2 registers). GCC does not vectorise the row loops

@@ -68,6 +68,8 @@ class BlockCache {
  public:
   explicit BlockCache(size_t limit) : limit_(limit) {}
 
+  size_t limit() const { return limit_; }
+
   Block* take(size_t size) {
     {
       std::lock_guard<std::mutex> guard(mutex_);
@@ -132,10 +134,8 @@ BlockCache& cache() {
     // A forked child (a DataLoader worker) starts with a fresh cache: the
     // parent's mutex may have been held by another thread at the fork. The
     // parent's idle blocks stay mapped (copy-on-write) in the child, unused.
-    pthread_atfork(nullptr, nullptr, [] {
-      const size_t limit = limit_from_environment();
-      cache_pointer() = new BlockCache(limit);
-    });
+    // It keeps the parent's limit, already checked: a fork handler must not throw.
+    pthread_atfork(nullptr, nullptr, [] { cache_pointer() = new BlockCache(cache_pointer()->limit()); });
 #endif
   });
   return *cache_pointer();

@@ -58,6 +58,7 @@ using lrn::forward_row;
 using lrn::gradient_terms_row;
 using lrn::input_grad_row;
 using lrn::PaddedRow;
+using lrn::prefetch_row;
 using lrn::Params;
 using lrn::Power;
 
@@ -115,14 +116,6 @@ constexpr int64_t kTile = 256;
 // rows too (for writing), else their stores stall on the read-for-ownership.
 // Measured on (32, 96, 55, 55) float32, one core: forward 1.3x, backward 1.6x.
 constexpr int64_t kPrefetchChannels = 2;
-
-template <bool kForWrite = false, typename T>
-inline void prefetch_row(const T* row, int64_t n) {
-  const char* p = reinterpret_cast<const char*>(row);
-  for (int64_t byte = 0; byte < n * static_cast<int64_t>(sizeof(T)); byte += 64) {
-    __builtin_prefetch(p + byte, kForWrite ? 1 : 0);
-  }
-}
 
 // Rows of the last `size` channels of a tile: channel c lives in slot
 // c % size until channel c + size replaces it. The slots of all C channels

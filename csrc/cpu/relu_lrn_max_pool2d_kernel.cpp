@@ -80,6 +80,7 @@ using lrn::Floats;
 using lrn::forward_row;
 using lrn::gradient_terms_row;
 using lrn::PaddedRow;
+using lrn::prefetch_row;
 using lrn::Params;
 using lrn::Power;
 using lrn::Scalar;
@@ -335,13 +336,8 @@ struct ForwardNCHW {
     // 1. x -> buffer (relu applied later), columns permuted phase-major.
     for (int64_t c = 0; c < C; ++c) {
       const scalar_t* xs = x_n + c * H * W + lo * W;
-      // Channel rows are H*W apart, too far for the hardware prefetcher to
-      // follow: request channel c + 2's rows while loading channel c.
-      if (c + 2 < C) {
-        const char* pf = reinterpret_cast<const char*>(xs + 2 * H * W);
-        for (int64_t byte = 0; byte < L * static_cast<int64_t>(sizeof(scalar_t)); byte += 64)
-          __builtin_prefetch(pf + byte, 0);
-      }
+      // Request channel c + 2's rows while loading channel c.
+      if (c + 2 < C) prefetch_row(xs + 2 * H * W, L);
       acc_t* d = b + c * L;
       for (int64_t r = 0; r < rows; ++r) load_row(xs + r * W, d + r * W);
     }
@@ -483,7 +479,7 @@ struct ForwardNHWC {
 
   ForwardNHWC(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_), prm(prm_), sq(g_.C, prm_.before, prm_.after), px(g_.kH * g_.kW), pos(g_.kH * g_.kW) {
-    buf.resize(std::min<int64_t>((band - 1) * g.sH + g.kH, g.H) * g.W * g.C);
+    buf.resize(band_input_rows(g, band) * g.W * g.C);
   }
 
   void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* am_n, int64_t oh0, int64_t oh1) {
@@ -599,8 +595,8 @@ struct BackwardNCHW {
       for (int64_t c = 0; c < std::min(prm.after, C); ++c) load(xs, c, n);
       for (int64_t i = 0; i < C; ++i) {
         // The channel rows are H*W apart: request them a few channels early.
-        if (i + prm.after + 2 < C) prefetch(xs + (i + prm.after + 2) * H * W, n, false);
-        if (i + 2 < C) prefetch(dxp + (i + 2 - prm.before > 0 ? i + 2 - prm.before : 0) * H * W, n, true);
+        if (i + prm.after + 2 < C) prefetch_row(xs + (i + prm.after + 2) * H * W, n);
+        if (i + 2 < C) prefetch_row</*kForWrite=*/true>(dxp + (i + 2 - prm.before > 0 ? i + 2 - prm.before : 0) * H * W, n);
         if (i + prm.after < C) load(xs, i + prm.after, n);
         const int64_t wlo = std::max<int64_t>(i - prm.before, 0);
         const int64_t whi = std::min(i + prm.after, C - 1);
@@ -612,16 +608,6 @@ struct BackwardNCHW {
         if (i >= prm.before) input_grad(i - prm.before, dxp, n, H * W);
       }
       for (int64_t j = std::max<int64_t>(C - prm.before, 0); j < C; ++j) input_grad(j, dxp, n, H * W);
-    }
-  }
-
-  static AF_INLINE void prefetch(const scalar_t* p, int64_t n, bool write) {
-    const char* b = reinterpret_cast<const char*>(p);
-    for (int64_t byte = 0; byte < n * static_cast<int64_t>(sizeof(scalar_t)); byte += 64) {
-      if (write)
-        __builtin_prefetch(b + byte, 1);
-      else
-        __builtin_prefetch(b + byte, 0);
     }
   }
 
