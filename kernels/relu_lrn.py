@@ -30,6 +30,7 @@ import triton
 import triton.language as tl
 
 from .layout import channel_view, same_layout_as
+from .lrn_wide_range import lrn_input_grad_wide_range, lrn_output_wide_range
 
 
 def _direct(kernel):
@@ -69,8 +70,11 @@ def _param(hi, lo, FP64: tl.constexpr):
 
 
 @triton.jit
-def _pow_neg_beta(s, beta, BETA_IS_075: tl.constexpr, FP64: tl.constexpr):
-    if BETA_IS_075:
+def _pow_neg_beta(s, beta, POWER: tl.constexpr, FP64: tl.constexpr):
+    if POWER == 0:
+        # beta = 0: s^0 = 1 for every s (0, inf and NaN included), as pow
+        return tl.full(s.shape, 1.0, tl.float64 if FP64 else tl.float32)
+    elif POWER == 1:
         # s^-0.75 = 1 / (sqrt(s) * sqrt(sqrt(s)))   (correctly rounded square roots, no pow;
         # tl.sqrt is sqrt.rn for fp64, sqrt_rn takes fp32 only)
         if FP64:
@@ -87,14 +91,14 @@ def _pow_neg_beta(s, beta, BETA_IS_075: tl.constexpr, FP64: tl.constexpr):
 @triton.jit
 def _window_sum_sq(
     X_ptr, row, c, mask_s, C, stride_channel,
-    SIZE: tl.constexpr, APPLY_RELU: tl.constexpr, FP64: tl.constexpr,
+    LO: tl.constexpr, HI: tl.constexpr, APPLY_RELU: tl.constexpr, FP64: tl.constexpr,
     BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     """sum_{j in W(c)} a_j^2 for a [BLOCK_S, BLOCK_C] tile of channels c (any c: clipped)."""
     acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float64 if FP64 else tl.float32)
-    for d in tl.static_range(SIZE):
-        # j = c + d - size//2, for d in [0, size): W(c); j outside [0, C) contributes 0
-        j = c + (d - SIZE // 2)
+    for d in tl.static_range(LO + HI + 1):
+        # j = c + d - LO, for d in [0, LO + HI]: W(c); j outside [0, C) contributes 0
+        j = c + (d - LO)
         mask = mask_s & (j >= 0) & (j < C)
         a = _act(_load_f(X_ptr + row + j.to(tl.int64) * stride_channel, mask, FP64), APPLY_RELU)
         acc += a * a
@@ -120,9 +124,10 @@ def _relu_lrn_forward_kernel(
     scale_lo,
     beta_hi,
     beta_lo,
-    SIZE: tl.constexpr,
+    LO: tl.constexpr,
+    HI: tl.constexpr,
     APPLY_RELU: tl.constexpr,
-    BETA_IS_075: tl.constexpr,
+    POWER: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
@@ -144,11 +149,20 @@ def _relu_lrn_forward_kernel(
 
         # s_c = k + alpha/size * sum_{j in W(c)} a_j^2
         s = k + scale * _window_sum_sq(
-            X_ptr, row, c, mask_s, C, stride_channel, SIZE, APPLY_RELU, FP64, BLOCK_S, BLOCK_C
+            X_ptr, row, c, mask_s, C, stride_channel, LO, HI, APPLY_RELU, FP64, BLOCK_S, BLOCK_C
         )
         a = _act(_load_f(X_ptr + offs, mask, FP64), APPLY_RELU)
         # b_c = a_c * s_c^-beta
-        y = a * _pow_neg_beta(s, beta, BETA_IS_075, FP64)
+        y = a * _pow_neg_beta(s, beta, POWER, FP64)
+        # NaN or +-inf from finite inputs: s over- or underflowed (lrn_wide_range.py)
+        bad = mask & ((y - y) != 0.0)
+        if tl.max(bad.to(tl.int32)) > 0:
+            wide, ok = lrn_output_wide_range(
+                X_ptr, row, c, mask, C, stride_channel,
+                _param(scale_hi, scale_lo, True), _param(beta_hi, beta_lo, True), _param(k_hi, k_lo, True),
+                LO, HI, APPLY_RELU,
+            )
+            y = tl.where(bad & ok, wide.to(y.dtype), y)
         tl.store(Y_ptr + offs, y.to(Y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -171,9 +185,10 @@ def _relu_lrn_backward_kernel(
     beta_lo,
     coef_hi,  # 2 * alpha * beta / size
     coef_lo,
-    SIZE: tl.constexpr,
+    LO: tl.constexpr,
+    HI: tl.constexpr,
     APPLY_RELU: tl.constexpr,
-    BETA_IS_075: tl.constexpr,
+    POWER: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
@@ -199,32 +214,46 @@ def _relu_lrn_backward_kernel(
         g = _load_f(DY_ptr + offs, mask, FP64)
         # s_j = k + alpha/size * sum_{m in W(j)} a_m^2
         s = k + scale * _window_sum_sq(
-            X_ptr, row, c, mask_s, C, stride_channel, SIZE, APPLY_RELU, FP64, BLOCK_S, BLOCK_C
+            X_ptr, row, c, mask_s, C, stride_channel, LO, HI, APPLY_RELU, FP64, BLOCK_S, BLOCK_C
         )
-        p = _pow_neg_beta(s, beta, BETA_IS_075, FP64)
+        if POWER == 0:
+            # beta = 0: LRN is the identity, dx_j = relu'(x_j) g_j exactly
+            dx = g
+        else:
+            p = _pow_neg_beta(s, beta, POWER, FP64)
 
-        # acc_j = sum_{i in W'(j)} g_i a_i s_i^(-beta-1),  W'(j) = [j - (size-1)//2, j + size//2]
-        acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float64 if FP64 else tl.float32)
-        for e in tl.static_range(SIZE):
-            if e == (SIZE - 1) // 2:
-                # i == j: reuse s_j
-                acc += g * a * (p / s)
-            else:
-                i = c + (e - (SIZE - 1) // 2)
-                mask_i = mask_s & (i >= 0) & (i < C)
-                offs_i = row + i.to(tl.int64) * stride_channel
-                a_i = _act(_load_f(X_ptr + offs_i, mask_i, FP64), APPLY_RELU)
-                g_i = _load_f(DY_ptr + offs_i, mask_i, FP64)
-                s_i = k + scale * _window_sum_sq(
-                    X_ptr, row, i, mask_s, C, stride_channel,
-                    SIZE, APPLY_RELU, FP64, BLOCK_S, BLOCK_C,
+            # acc_j = sum_{i in W'(j)} g_i a_i s_i^(-beta-1),  W'(j) = [j - HI, j + LO]
+            acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float64 if FP64 else tl.float32)
+            for e in tl.static_range(LO + HI + 1):
+                if e == HI:
+                    # i == j: reuse s_j
+                    acc += g * a * (p / s)
+                else:
+                    i = c + (e - HI)
+                    mask_i = mask_s & (i >= 0) & (i < C)
+                    offs_i = row + i.to(tl.int64) * stride_channel
+                    a_i = _act(_load_f(X_ptr + offs_i, mask_i, FP64), APPLY_RELU)
+                    g_i = _load_f(DY_ptr + offs_i, mask_i, FP64)
+                    s_i = k + scale * _window_sum_sq(
+                        X_ptr, row, i, mask_s, C, stride_channel,
+                        LO, HI, APPLY_RELU, FP64, BLOCK_S, BLOCK_C,
+                    )
+                    # s_i^(-beta-1) = s_i^-beta / s_i; i outside [0, C) contributes 0
+                    t = g_i * a_i * (_pow_neg_beta(s_i, beta, POWER, FP64) / s_i)
+                    acc += tl.where(mask_i, t, 0.0)
+
+            # dx_j = relu'(x_j) * (g_j s_j^-beta - (2 alpha beta / size) a_j acc_j)
+            dx = g * p - coef * a * acc
+            # Where an intermediate over- or underflowed, dx is NaN or +-inf
+            # (lrn_wide_range.py): recompute those lanes in wide range.
+            bad = mask & ((dx - dx) != 0.0)
+            if tl.max(bad.to(tl.int32)) > 0:
+                wide, ok = lrn_input_grad_wide_range(
+                    X_ptr, DY_ptr, row, c, mask, C, stride_channel,
+                    _param(scale_hi, scale_lo, True), _param(beta_hi, beta_lo, True), _param(k_hi, k_lo, True),
+                    LO, HI, APPLY_RELU,
                 )
-                # s_i^(-beta-1) = s_i^-beta / s_i; i outside [0, C) contributes 0
-                t = g_i * a_i * (_pow_neg_beta(s_i, beta, BETA_IS_075, FP64) / s_i)
-                acc += tl.where(mask_i, t, 0.0)
-
-        # dx_j = relu'(x_j) * (g_j s_j^-beta - (2 alpha beta / size) a_j acc_j)
-        dx = g * p - coef * a * acc
+                dx = tl.where(bad & ok, wide.to(dx.dtype), dx)
         if APPLY_RELU:
             # relu'(x) = 0 if x <= 0 else 1 (threshold_backward: NaN passes the gradient)
             dx = tl.where(x <= 0, 0.0, dx)
@@ -268,6 +297,19 @@ def _tiles(view):
     return block_s, block_c
 
 
+def power_case(beta: float) -> int:
+    """The POWER constexpr: 0 for beta = 0 (the identity), 1 for 0.75 (square roots, no
+    pow), 2 for any other beta (exp2/log2)."""
+    beta = float(beta)
+    return 0 if beta == 0.0 else (1 if beta == 0.75 else 2)
+
+
+def window_reach(size: int, channels: int) -> tuple[int, int]:
+    """(LO, HI): W(c) = [c - LO, c + HI]. Terms more than C channels away are clipped
+    anyway, so both stop at C: a size beyond C costs nothing (alpha / size keeps it)."""
+    return min(int(size) // 2, int(channels)), min((int(size) - 1) // 2, int(channels))
+
+
 def _common(view, size, alpha, beta, k):
     block_s, block_c = _tiles(view)
     num_s_blocks = triton.cdiv(view.spatial, block_s)
@@ -283,12 +325,17 @@ def _common(view, size, alpha, beta, k):
         *_split(alpha / size),
         *_split(beta),
     )
+    lo, hi = window_reach(size, view.channels)
     meta = dict(
-        SIZE=int(size),
-        BETA_IS_075=float(beta) == 0.75,
+        LO=lo,
+        HI=hi,
+        POWER=power_case(beta),
         FP64=view.tensor.dtype == torch.float64,
         BLOCK_S=block_s,
         BLOCK_C=block_c,
+        # The rounding must not depend on Triton's default (which changes in 3.10):
+        # no multiply-add is fused that the expressions do not ask for.
+        enable_fp_fusion=False,
     )
     return grid, args, meta
 

@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -45,6 +46,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../lrn_wide_range.h"
 #include "cpu_isa.h"
 
 #if AF_MULTI_TARGET
@@ -58,33 +60,44 @@ namespace alexnet_fast::lrn {
 
 // s^-beta has exact or fast forms for the common betas; std::pow is neither
 // vectorised nor fast.
-enum class Power { kThreeQuarters, kHalf, kOne, kGeneral };
+// beta = 0 makes LRN the identity (s^0 = 1 even for s = 0 or inf): its own
+// case, so that neither pass forms s^-beta or 1/s at all.
+enum class Power { kZero, kThreeQuarters, kHalf, kOne, kGeneral };
 
 inline Power classify_beta(double beta) {
+  if (beta == 0.0) return Power::kZero;
   if (beta == 0.75) return Power::kThreeQuarters;
   if (beta == 0.5) return Power::kHalf;
   if (beta == 1.0) return Power::kOne;
   return Power::kGeneral;
 }
 
+// The row functions' constants in the compute type; `wide` keeps the double
+// ones for the wide-range repair (lrn_wide_range.h).
 template <typename acc_t>
 struct Params {
-  int64_t size;
-  int64_t before;  // W(c) = [c - before, c + after]
+  int64_t before;  // W(c) = [c - before, c + after], both at most C (lrn_constants.h)
   int64_t after;
-  acc_t alpha_n;  // alpha / size
+  int64_t window;  // before + after + 1: the rows of a zero-padded window
+  acc_t alpha_n;   // alpha / size
   acc_t k;
   acc_t beta;
   acc_t grad_coef;  // 2 * alpha * beta / size
+  LrnConstants wide;
 
-  Params(int64_t size_, double alpha, double beta_, double k_)
-      : size(size_),
-        before(size_ / 2),
-        after((size_ - 1) / 2),
-        alpha_n(static_cast<acc_t>(alpha / static_cast<double>(size_))),
-        k(static_cast<acc_t>(k_)),
-        beta(static_cast<acc_t>(beta_)),
-        grad_coef(static_cast<acc_t>(2.0 * alpha * beta_ / static_cast<double>(size_))) {}
+  explicit Params(const LrnConstants& c)
+      : before(c.before),
+        after(c.after),
+        window(c.window()),
+        alpha_n(static_cast<acc_t>(c.alpha_over_size)),
+        k(static_cast<acc_t>(c.k)),
+        beta(static_cast<acc_t>(c.beta)),
+        grad_coef(static_cast<acc_t>(c.grad_coef)),
+        wide(c) {}
+
+  // Rows held at once by a ring of the last channels: a window's worth, and
+  // never more than the C channels there are.
+  int64_t ring_slots(int64_t C) const { return std::min(window, std::max<int64_t>(C, 1)); }
 };
 
 // A row of C values between `front` and `back` zeros, and the pointers
@@ -229,7 +242,9 @@ C10_ALWAYS_INLINE void vectorized_loop(int64_t n, const Body& body) {
 template <Power kPower, typename V, typename T>
 C10_ALWAYS_INLINE void neg_pow(V s, T beta, V& p, V& inv) {
   inv = V::broadcast(T(1)) / s;
-  if constexpr (kPower == Power::kThreeQuarters) {
+  if constexpr (kPower == Power::kZero) {
+    p = V::broadcast(T(1));
+  } else if constexpr (kPower == Power::kThreeQuarters) {
     const V r = sqrt(inv);
     p = r * sqrt(r);
   } else if constexpr (kPower == Power::kHalf) {
@@ -303,7 +318,10 @@ C10_ALWAYS_INLINE __m512 rsqrt(__m512 x) {
 // 0 * inf: there p = q, the limit.
 template <Power kPower>
 C10_ALWAYS_INLINE void neg_pow(Zmm s, float beta, Zmm& p, Zmm& inv) {
-  if constexpr (kPower == Power::kThreeQuarters || kPower == Power::kHalf) {
+  if constexpr (kPower == Power::kZero) {
+    p = {_mm512_set1_ps(1.0f), s.m};
+    inv = {_mm512_div_ps(_mm512_set1_ps(1.0f), s.v), s.m};
+  } else if constexpr (kPower == Power::kThreeQuarters || kPower == Power::kHalf) {
     const __m512 q = rsqrt(s.v);
     inv = {_mm512_mul_ps(q, q), s.m};
     if constexpr (kPower == Power::kHalf) {
@@ -385,5 +403,42 @@ inline void input_grad_row(const T* const* t_rows, int64_t count, const T* a, co
 }
 
 #undef AF_LRN_DISPATCH
+
+// ---------------------------------------------------------------------------
+// The edges of the range. Where an intermediate of the row formulas over- or
+// underflows although the true value is finite (alpha * sum a^2 beyond the
+// type's range, k = 0 with tiny activations), the fast value can come out NaN
+// or +-inf. So output and gradient rows are checked for non-finite values (one
+// compare per element, the row still in L1) and those elements recomputed by
+// lrn_output_wide_range / lrn_input_grad_wide_range (lrn_wide_range.h), which
+// return the finite value, or the infinity of the right sign where the true
+// value overflows. Elements whose inputs hold a NaN or inf keep the fast value
+// (PyTorch's).
+
+template <typename T>
+inline bool has_nonfinite(const T* row, int64_t n) {
+  bool bad = false;
+  for (int64_t t = 0; t < n; ++t) bad |= !(std::abs(row[t]) <= std::numeric_limits<T>::max());
+  return bad;
+}
+
+// recompute(t, value) evaluates element t of the row (an output row y or an
+// input-gradient row dx) in wide range; false keeps the fast value.
+template <typename T, typename Recompute>
+inline void repair_row(T* row, int64_t n, const Recompute& recompute) {
+  if (!has_nonfinite(row, n)) return;
+  for (int64_t t = 0; t < n; ++t) {
+    if (std::abs(row[t]) <= std::numeric_limits<T>::max()) continue;
+    double value;
+    if (recompute(t, value)) row[t] = static_cast<T>(value);
+  }
+}
+
+// a_m as the wide-range evaluation reads it: relu(x_m), or x_m, in double.
+template <bool kRelu, typename scalar_t>
+inline double activation_value(scalar_t x) {
+  const double v = static_cast<double>(x);
+  return (kRelu && v <= 0.0) ? 0.0 : v;
+}
 
 }  // namespace alexnet_fast::lrn

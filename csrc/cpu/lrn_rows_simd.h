@@ -51,9 +51,19 @@ AF_LRN_ROW void gradient_terms_row(const T* const* sq_rows, int64_t count, const
 
 // With the ReLU, relu'(x) = 0 exactly where a = relu(x) <= 0; the select also
 // zeroes a NaN or inf value there, as threshold_backward does.
+// coef = 0 (beta = 0 or alpha = 0) drops the window term exactly: its factor
+// is zero, and its t values may be 0 * inf there.
 template <bool kRelu, typename T>
 AF_LRN_ROW void input_grad_row(const T* const* t_rows, int64_t count, const T* a, const T* gp, T* dx, int64_t n,
                                T coef) {
+  if (coef == T(0)) {
+    vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
+      auto value = v.load(gp + t);
+      if constexpr (kRelu) value = zero_unless_positive(v.load(a + t), value);
+      value.store(dx + t);
+    });
+    return;
+  }
   vectorized_loop<T>(n, [&](auto v, int64_t t) C10_ALWAYS_INLINE_ATTRIBUTE {
     const auto av = v.load(a + t);
     auto value = v.load(gp + t) - v.broadcast(coef) * av * window_sum(v, t_rows, count, t);

@@ -117,8 +117,8 @@ constexpr int64_t kTile = 256;
 // Measured on (32, 96, 55, 55) float32, one core: forward 1.3x, backward 1.6x.
 constexpr int64_t kPrefetchChannels = 2;
 
-// Rows of the last `size` channels of a tile: channel c lives in slot
-// c % size until channel c + size replaces it. The slots of all C channels
+// Rows of the last `slots` channels of a tile (Params::ring_slots): channel c
+// lives in slot c % slots until channel c + slots replaces it. The slots of all C channels
 // are looked up, not computed: a division per access would cost more than the
 // arithmetic of a short row, and rounding the slot count up to a power of two
 // (a mask) makes the backward pass's four rings spill out of L1.
@@ -126,8 +126,8 @@ template <typename T>
 struct Ring {
   std::vector<T> data;
   std::vector<T*> row_of_channel;
-  Ring(int64_t size, int64_t tile, int64_t C) : data(size * tile), row_of_channel(C) {
-    for (int64_t c = 0; c < C; ++c) row_of_channel[c] = data.data() + (c % size) * tile;
+  Ring(int64_t slots, int64_t tile, int64_t C) : data(slots * tile), row_of_channel(C) {
+    for (int64_t c = 0; c < C; ++c) row_of_channel[c] = data.data() + (c % slots) * tile;
   }
   Ring(const Ring&) = delete;  // row_of_channel points into data
   Ring& operator=(const Ring&) = delete;
@@ -143,7 +143,13 @@ struct ForwardChannelsFirst {
   std::vector<const acc_t*> window;
 
   ForwardChannelsFirst(const Params<acc_t>& prm_, int64_t C_, int64_t S_, int64_t tile)
-      : prm(prm_), C(C_), S(S_), a(prm_.size, tile, C_), sq(prm_.size, tile, C_), buffer(tile), window(prm_.size) {}
+      : prm(prm_),
+        C(C_),
+        S(S_),
+        a(prm_.ring_slots(C_), tile, C_),
+        sq(prm_.ring_slots(C_), tile, C_),
+        buffer(tile),
+        window(prm_.window) {}
 
   void load(const scalar_t* x, int64_t c, int64_t n) {
     activation_row<kRelu>(compute_row(x + c * S, a[c], n), a[c], sq[c], n);
@@ -162,6 +168,11 @@ struct ForwardChannelsFirst {
       for (int64_t j = lo; j <= hi; ++j) window[j - lo] = sq[j];
       acc_t* out = result_row(y + c * S, buffer.data());
       forward_row<kPower>(window.data(), hi - lo + 1, a[c], out, n, prm);
+      // Element q of this row is channel c at position q of the tile.
+      lrn::repair_row(out, n, [&](int64_t q, double& value) {
+        return lrn_output_wide_range(
+            c, prm.wide, [&](int64_t m) { return lrn::activation_value<kRelu>(x[m * S + q]); }, value);
+      });
       finish_row(out, y + c * S, n);
     }
   }
@@ -179,12 +190,12 @@ struct BackwardChannelsFirst {
       : prm(prm_),
         C(C_),
         S(S_),
-        a(prm_.size, tile, C_),
-        sq(prm_.size, tile, C_),
-        gp(prm_.size, tile, C_),
-        t(prm_.size, tile, C_),
+        a(prm_.ring_slots(C_), tile, C_),
+        sq(prm_.ring_slots(C_), tile, C_),
+        gp(prm_.ring_slots(C_), tile, C_),
+        t(prm_.ring_slots(C_), tile, C_),
         buffer(tile),
-        window(prm_.size) {}
+        window(prm_.window) {}
 
   void load(const scalar_t* x, int64_t c, int64_t n) {
     activation_row<kRelu>(compute_row(x + c * S, a[c], n), a[c], sq[c], n);
@@ -195,6 +206,8 @@ struct BackwardChannelsFirst {
   // W'(i - before), which gives dx of channel i - before. Each ring slot is
   // reused only after the last reader of its channel.
   void operator()(const scalar_t* x, const scalar_t* g, scalar_t* dx, int64_t n) {
+    x_tile = x;
+    g_tile = g;
     for (int64_t c = 0; c < std::min(prm.after, C); ++c) load(x, c, n);
     for (int64_t i = 0; i < C; ++i) {
       if (i + prm.after + kPrefetchChannels < C) prefetch_row(x + (i + prm.after + kPrefetchChannels) * S, n);
@@ -219,8 +232,17 @@ struct BackwardChannelsFirst {
     for (int64_t i = lo; i <= hi; ++i) window[i - lo] = t[i];
     acc_t* out = result_row(dx + j * S, buffer.data());
     input_grad_row<kRelu>(window.data(), hi - lo + 1, a[j], gp[j], out, n, prm.grad_coef);
+    // Element q of this row is channel j at position q of the tile.
+    lrn::repair_row(out, n, [&](int64_t q, double& value) {
+      return lrn_input_grad_wide_range(
+          j, prm.wide, kRelu, [&](int64_t m) { return lrn::activation_value<kRelu>(x_tile[m * S + q]); },
+          [&](int64_t i) { return static_cast<double>(g_tile[i * S + q]); }, value);
+    });
     finish_row(out, dx + j * S, n);
   }
+
+  const scalar_t* x_tile = nullptr;  // the tile's x and g at channel 0, for the repair
+  const scalar_t* g_tile = nullptr;
 };
 
 // ---------------------------------------------------------------------------
@@ -240,7 +262,12 @@ struct ForwardChannelsLast {
   void operator()(const scalar_t* x, scalar_t* y) {
     activation_row<kRelu>(compute_row(x, a.data(), C), a.data(), sq.values(), C);
     acc_t* out = result_row(y, buffer.data());
-    forward_row<kPower>(sq.rows.data(), prm.size, a.data(), out, C, prm);
+    forward_row<kPower>(sq.rows.data(), prm.window, a.data(), out, C, prm);
+    // Element c of this row is channel c of one pixel.
+    lrn::repair_row(out, C, [&](int64_t c, double& value) {
+      return lrn_output_wide_range(
+          c, prm.wide, [&](int64_t m) { return lrn::activation_value<kRelu>(x[m]); }, value);
+    });
     finish_row(out, y, C);
   }
 };
@@ -265,9 +292,15 @@ struct BackwardChannelsLast {
   void operator()(const scalar_t* x, const scalar_t* g, scalar_t* dx) {
     activation_row<kRelu>(compute_row(x, a.data(), C), a.data(), sq.values(), C);
     const acc_t* gv = compute_row(g, buffer.data(), C);
-    gradient_terms_row<kPower>(sq.rows.data(), prm.size, a.data(), gv, gp.data(), t.values(), C, prm);
+    gradient_terms_row<kPower>(sq.rows.data(), prm.window, a.data(), gv, gp.data(), t.values(), C, prm);
     acc_t* out = result_row(dx, buffer.data());
-    input_grad_row<kRelu>(t.rows.data(), prm.size, a.data(), gp.data(), out, C, prm.grad_coef);
+    input_grad_row<kRelu>(t.rows.data(), prm.window, a.data(), gp.data(), out, C, prm.grad_coef);
+    // Element c of this row is channel c of one pixel.
+    lrn::repair_row(out, C, [&](int64_t c, double& value) {
+      return lrn_input_grad_wide_range(
+          c, prm.wide, kRelu, [&](int64_t m) { return lrn::activation_value<kRelu>(x[m]); },
+          [&](int64_t i) { return static_cast<double>(g[i]); }, value);
+    });
     finish_row(out, dx, C);
   }
 };
@@ -297,6 +330,8 @@ template <typename F>
 void dispatch_variant(bool apply_relu, double beta, const F& f) {
   auto with_power = [&](auto relu) {
     switch (classify_beta(beta)) {
+      case Power::kZero:
+        return f(relu, std::integral_constant<Power, Power::kZero>{});
       case Power::kThreeQuarters:
         return f(relu, std::integral_constant<Power, Power::kThreeQuarters>{});
       case Power::kHalf:
@@ -318,7 +353,7 @@ template <typename scalar_t>
 void forward_impl(const at::Tensor& x, at::Tensor& y, const ChannelView& v, int64_t size, double alpha,
                   double beta, double k, bool apply_relu) {
   using acc_t = at::opmath_type<scalar_t>;
-  const Params<acc_t> prm(size, alpha, beta, k);
+  const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   scalar_t* y_data = y.mutable_data_ptr<scalar_t>();
   const int64_t C = v.channels, S = v.spatial;
@@ -349,7 +384,7 @@ template <typename scalar_t>
 void backward_impl(const at::Tensor& g, const at::Tensor& x, at::Tensor& dx, const ChannelView& v, int64_t size,
                    double alpha, double beta, double k, bool apply_relu) {
   using acc_t = at::opmath_type<scalar_t>;
-  const Params<acc_t> prm(size, alpha, beta, k);
+  const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   const scalar_t* g_data = g.const_data_ptr<scalar_t>();
   scalar_t* dx_data = dx.mutable_data_ptr<scalar_t>();
