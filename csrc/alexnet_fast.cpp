@@ -29,13 +29,16 @@ TORCH_LIBRARY(alexnet_fast, m) {
       "float beta, float k, bool apply_relu) -> Tensor");
   // Returns (out, argmax): argmax holds the position of each window's maximum
   // inside the window (kh * kernel_w + kw), uint8 when the window has at most
-  // 256 elements and int32 otherwise; it is empty when need_argmax is false.
+  // 256 elements and int32 otherwise; with flat_indices, PyTorch's int64
+  // index ih * W + iw of the maximum in its plane instead (return_indices).
+  // It is empty when need_argmax is false.
   m.def(
       "max_pool2d_forward(Tensor x, int[2] kernel_size, int[2] stride, "
-      "int[2] padding, int[2] dilation, bool ceil_mode, bool need_argmax) "
-      "-> (Tensor, Tensor)");
+      "int[2] padding, int[2] dilation, bool ceil_mode, bool need_argmax, "
+      "bool flat_indices=False) -> (Tensor, Tensor)");
   // A gather: every input element sums the gradients of the windows whose
-  // argmax points at it. input_height/input_width give the input plane.
+  // argmax (either encoding, told apart by its dtype) points at it.
+  // input_height/input_width give the input plane.
   m.def(
       "max_pool2d_backward(Tensor grad_out, Tensor argmax, int input_height, "
       "int input_width, int[2] kernel_size, int[2] stride, int[2] padding, "

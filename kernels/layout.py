@@ -91,6 +91,28 @@ def pool_is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and suggest_memory_format(x) == torch.channels_last
 
 
-def argmax_dtype(kernel_size) -> torch.dtype:
-    """Window positions kh * KW + kw fit uint8 up to 256 positions."""
+def argmax_dtype(kernel_size, flat_indices: bool = False) -> torch.dtype:
+    """Window positions kh * KW + kw fit uint8 up to 256 positions; PyTorch's flat
+    indices ih * W + iw (return_indices) are int64."""
+    if flat_indices:
+        return torch.int64
     return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
+
+
+def pool_memory_format(t: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if pool_is_channels_last(t) else torch.contiguous_format
+
+
+def pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices=False):
+    """(out, argmax) of a max-pool forward as every backend allocates them: x's memory
+    format, argmax as argmax_dtype, or an empty uint8 tensor without need_argmax. The
+    fake kernels and the Triton hosts both allocate through this."""
+    n, c, h, w = x.shape
+    oh = pooling_output_size(h, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow = pooling_output_size(w, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
+    fmt = pool_memory_format(x)
+    out = x.new_empty((n, c, oh, ow)).contiguous(memory_format=fmt)
+    if not need_argmax:
+        return out, x.new_empty((0,), dtype=torch.uint8)
+    argmax = x.new_empty((n, c, oh, ow), dtype=argmax_dtype(kernel_size, flat_indices))
+    return out, argmax.contiguous(memory_format=fmt)

@@ -12,8 +12,8 @@ of the window, then rows i, then columns j, in order,
 so ties keep the first position in row-major order, NaN wins and the LAST NaN of the
 window is kept, a window of all -inf keeps its first in-bounds element, and padding
 (loaded as -inf, never "greater") is never selected. argmax holds maxpos = i*KW + j
-(uint8 when KH*KW <= 256, int32 otherwise); the flat ih*W + iw index of
-return_indices is rebuilt in Python from it.
+(uint8 when KH*KW <= 256, int32 otherwise), or with FLAT_INDEX PyTorch's int64 index
+ih*W + iw of the winner in its plane (return_indices).
 
 Backward is a gather (no atomics, no zero-fill pass): one lane per input element
 (ih, iw) visits the output windows that contain it, in increasing (oh, ow) row-major
@@ -34,7 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .layout import pooling_output_size, suggest_memory_format
+from .layout import pool_outputs, suggest_memory_format
 
 # Elements per program and warps. Memory bound: each lane does KH*KW (forward) or
 # ~ceil(KH/SH)*ceil(KW/SW) (backward) gathers, 4 lanes per thread give enough loads
@@ -163,6 +163,7 @@ def _max_pool2d_forward_kernel(
     DW: tl.constexpr,
     CHANNELS_LAST: tl.constexpr,
     STORE_ARGMAX: tl.constexpr,
+    FLAT_INDEX: tl.constexpr,
     IS_FP64: tl.constexpr,
     UNROLL: tl.constexpr,
     INDEX_64: tl.constexpr,
@@ -218,7 +219,13 @@ def _max_pool2d_forward_kernel(
     # Y and A are dense in the same memory order as the decode above: offset = offs.
     tl.store(Y_ptr + offs, maxval.to(Y_ptr.dtype.element_ty), mask=mask)
     if STORE_ARGMAX:
-        tl.store(A_ptr + offs, maxpos.to(A_ptr.dtype.element_ty), mask=mask)
+        if FLAT_INDEX:
+            # Window position (i, j) is input (ih0 + i*DH, iw0 + j*DW) of the plane.
+            row = ih0.to(tl.int64) + (maxpos // KW) * DH
+            col = iw0.to(tl.int64) + (maxpos % KW) * DW
+            tl.store(A_ptr + offs, row * W + col, mask=mask)
+        else:
+            tl.store(A_ptr + offs, maxpos.to(A_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -265,19 +272,25 @@ def _max_pool2d_grad_step(
     OW,
     step_w,
     acc,
+    flat_target,
     KW: tl.constexpr,
     SW: tl.constexpr,
     DW: tl.constexpr,
     COLS_BY_OFFSET: tl.constexpr,
+    FLAT_INDEX: tl.constexpr,
 ):
     """Candidate window s of row y_row for input column pw - PW: add its gradient if
-    this input is the window's argmax, i.e. element (i, j) with argmax == i*KW + j."""
+    this input is the window's argmax, i.e. element (i, j) with argmax == i*KW + j
+    (FLAT_INDEX: argmax == flat_target, this input's ih*W + iw)."""
     ow, j, ok = _candidate_windows(pw, s, OW, KW, SW, DW, COLS_BY_OFFSET)
     ok = ok & row_ok
     y_off = y_row + ow * step_w
-    pos = tl.load(A_ptr + y_off, mask=ok, other=0).to(tl.int32)
     # grad_out is read only for the hits.
-    hit = ok & (pos == i * KW + j)
+    if FLAT_INDEX:
+        hit = ok & (tl.load(A_ptr + y_off, mask=ok, other=-1) == flat_target)
+    else:
+        pos = tl.load(A_ptr + y_off, mask=ok, other=0).to(tl.int32)
+        hit = ok & (pos == i * KW + j)
     g = tl.load(DY_ptr + y_off, mask=hit, other=0.0).to(acc.dtype)
     return tl.where(hit, acc + g, acc)
 
@@ -306,6 +319,7 @@ def _max_pool2d_backward_kernel(
     ROWS_BY_OFFSET: tl.constexpr,
     COLS_BY_OFFSET: tl.constexpr,
     CHANNELS_LAST: tl.constexpr,
+    FLAT_INDEX: tl.constexpr,
     IS_FP64: tl.constexpr,
     UNROLL: tl.constexpr,
     INDEX_64: tl.constexpr,
@@ -327,20 +341,27 @@ def _max_pool2d_backward_kernel(
     # Unrolled for small candidate sets (3x3/s2: 2x2), loops otherwise.
     ph = ih + PH
     pw = iw + PW
+    flat_target = ih.to(tl.int64) * W + iw
     if UNROLL:
         for r in tl.static_range(ROWS):
             oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
             y_row = base + oh * step_h
             row_ok = row_ok & mask
             for s in tl.static_range(COLS):
-                acc = _max_pool2d_grad_step(DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, DW, COLS_BY_OFFSET)
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
+                    FLAT_INDEX,
+                )
     else:
         for r in range(ROWS):
             oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
             y_row = base + oh * step_h
             row_ok = row_ok & mask
             for s in range(COLS):
-                acc = _max_pool2d_grad_step(DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, DW, COLS_BY_OFFSET)
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
+                    FLAT_INDEX,
+                )
 
     tl.store(DX_ptr + offs, acc.to(DX_ptr.dtype.element_ty), mask=mask)
 
@@ -358,28 +379,24 @@ def max_pool2d_forward(
     dilation: list[int],
     ceil_mode: bool,
     need_argmax: bool,
+    flat_indices: bool = False,
     launch=_direct,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(out, argmax) of max_pool2d over a 4-D (N, C, H, W) x. argmax = i*kW + j in the
-    window (uint8 if kH*kW <= 256 else int32), or an empty uint8 tensor when not needed.
-    Arguments are validated by the Python caller; only cheap invariants are checked."""
+    window (uint8 if kH*kW <= 256 else int32), with flat_indices PyTorch's int64
+    ih*W + iw, or an empty uint8 tensor when not needed. Arguments are validated by
+    the Python caller; only cheap invariants are checked."""
     torch._check(x.dim() == 4, lambda: f"max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
     kh, kw = int(kernel_size[0]), int(kernel_size[1])
     sh, sw = int(stride[0]), int(stride[1])
     ph, pw = int(padding[0]), int(padding[1])
     dh, dw = int(dilation[0]), int(dilation[1])
     n, c, h, w = x.shape
-    oh = pooling_output_size(h, kh, sh, ph, dh, ceil_mode)
-    ow = pooling_output_size(w, kw, sw, pw, dw, ceil_mode)
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
-    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=memory_format)
-    if need_argmax:
-        argmax_dtype = torch.uint8 if kh * kw <= 256 else torch.int32
-        argmax = torch.empty((n, c, oh, ow), dtype=argmax_dtype, device=x.device, memory_format=memory_format)
-    else:
-        argmax = torch.empty(0, dtype=torch.uint8, device=x.device)
+    out, argmax = pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices)
+    oh, ow = out.shape[-2:]
 
     n_outputs = out.numel()
     if n_outputs == 0 or x.numel() == 0:
@@ -406,11 +423,13 @@ def max_pool2d_forward(
         DW=dw,
         CHANNELS_LAST=channels_last,
         STORE_ARGMAX=bool(need_argmax),
+        FLAT_INDEX=bool(flat_indices),
         IS_FP64=x.dtype == torch.float64,
         UNROLL=kh * kw <= _MAX_UNROLL,
         INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
         BLOCK=block,
         num_warps=_NUM_WARPS,
+        enable_fp_fusion=False,  # rounding independent of Triton's default
     )
     return out, argmax
 
@@ -444,8 +463,8 @@ def max_pool2d_backward(
         lambda: f"max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
     )
     torch._check(
-        argmax.dtype in (torch.uint8, torch.int32),
-        lambda: f"max_pool2d_backward: argmax dtype must be uint8 or int32, got {argmax.dtype}",
+        argmax.dtype in (torch.uint8, torch.int32, torch.int64),
+        lambda: f"max_pool2d_backward: argmax dtype must be uint8, int32 or int64, got {argmax.dtype}",
     )
     kh, kw = int(kernel_size[0]), int(kernel_size[1])
     sh, sw = int(stride[0]), int(stride[1])
@@ -489,10 +508,12 @@ def max_pool2d_backward(
         ROWS_BY_OFFSET=rows_by_offset,
         COLS_BY_OFFSET=cols_by_offset,
         CHANNELS_LAST=channels_last,
+        FLAT_INDEX=argmax.dtype == torch.int64,
         IS_FP64=grad_out.dtype == torch.float64,
         UNROLL=rows * cols <= _MAX_UNROLL,
         INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
         BLOCK=block,
         num_warps=_NUM_WARPS,
+        enable_fp_fusion=False,  # rounding independent of Triton's default
     )
     return grad_in

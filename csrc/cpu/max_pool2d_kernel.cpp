@@ -56,6 +56,7 @@
 #include <c10/util/Half.h>
 #include <torch/library.h>
 
+#include "../pool_geometry.h"
 #include "cpu_isa.h"
 #include "output_allocator.h"
 
@@ -147,22 +148,14 @@ AF_INLINE int64_t div_floor(int64_t a, int64_t b) {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-// PyTorch's pooling_output_shape (pad_l == pad_r): with ceil_mode the last
-// window must start inside the image or the left padding.
-int64_t pooling_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride,
-                            int64_t dilation, bool ceil_mode) {
-  int64_t out = div_floor(in + 2 * pad - dilation * (k - 1) - 1 +
-                              (ceil_mode ? stride - 1 : 0),
-                          stride) +
-                1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
-}
-
 struct Geom {
   int64_t kH, kW, sH, sW, pH, pW, dH, dW;
   int64_t H, W, OH, OW;
 };
+
+Geom make_geom(const PoolWindow& w, int64_t H, int64_t W, std::pair<int64_t, int64_t> pooled) {
+  return Geom{w.kH, w.kW, w.sH, w.sW, w.pH, w.pW, w.dH, w.dW, H, W, pooled.first, pooled.second};
+}
 
 // The in-bounds range [lo, hi) of window offsets i for the window starting at
 // `start` (= o*s - p) with dilation d over an axis of length n.
@@ -199,6 +192,29 @@ AF_INLINE void window_generic(const scalar_t* in, int64_t cs, const Geom& g,
   maxpos = p;
 }
 
+// What an argmax element holds for the window whose first tap is input
+// (ih0, iw0): the position p = i * kW + j inside the window (uint8, int32), or,
+// for int64, PyTorch's flat index of the winning input element in its plane.
+template <typename index_t>
+AF_INLINE index_t encode_argmax(int64_t p, int64_t ih0, int64_t iw0, const Geom& g) {
+  if constexpr (std::is_same<index_t, int64_t>::value) {
+    return (ih0 + (p / g.kW) * g.dH) * g.W + iw0 + (p % g.kW) * g.dW;
+  } else {
+    return static_cast<index_t>(p);
+  }
+}
+
+// The argmax value that routes a window's gradient to input (ih, iw), tap
+// (i, j) of that window: the inverse of encode_argmax.
+template <typename index_t>
+AF_INLINE int64_t argmax_code(int64_t i, int64_t j, int64_t ih, int64_t iw, const Geom& g) {
+  if constexpr (std::is_same<index_t, int64_t>::value) {
+    return ih * g.W + iw;
+  } else {
+    return i * g.kW + j;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Forward, NCHW, general geometry: one plane, scalar, PyTorch's loop.
 template <typename scalar_t, typename index_t, bool kArg>
@@ -213,7 +229,7 @@ void fwd_nchw_generic_plane(const scalar_t* in, scalar_t* out, index_t* am,
         return in + (oh * g.sH - g.pH + (p / g.kW) * g.dH) * g.W +
                ow * g.sW - g.pW + (p % g.kW) * g.dW;
       });
-      if (kArg) am[oh * g.OW + ow] = static_cast<index_t>(p);
+      if (kArg) am[oh * g.OW + ow] = encode_argmax<index_t>(p, oh * g.sH - g.pH, ow * g.sW - g.pW, g);
     }
   }
 }
@@ -259,10 +275,9 @@ void bwd_nchw_generic_plane(const scalar_t* go, const index_t* am,
       acc s = 0;
       for (int64_t a = rt.start[ih]; a < rt.start[ih + 1]; ++a) {
         const int64_t row = rt.o[a] * g.OW;
-        const int64_t code_i = rt.t[a] * g.kW;
         for (int64_t b = ct.start[iw]; b < ct.start[iw + 1]; ++b) {
           const int64_t idx = row + ct.o[b];
-          if (static_cast<int64_t>(am[idx]) == code_i + ct.t[b])
+          if (static_cast<int64_t>(am[idx]) == argmax_code<index_t>(rt.t[a], ct.t[b], ih, iw, g))
             s += static_cast<acc>(go[idx]);
         }
       }
@@ -272,23 +287,12 @@ void bwd_nchw_generic_plane(const scalar_t* go, const index_t* am,
 }
 
 
-// ---------------------------------------------------------------------------
-// Argument checks shared by forward and backward.
-void check_params(at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                  at::IntArrayRef padding, at::IntArrayRef dilation) {
-  TORCH_CHECK(kernel_size.size() == 2 && stride.size() == 2 &&
-                  padding.size() == 2 && dilation.size() == 2,
-              "max_pool2d: kernel_size, stride, padding and dilation must have "
-              "2 elements, got kernel_size=", kernel_size, ", stride=", stride,
-              ", padding=", padding, ", dilation=", dilation);
-  for (int d = 0; d < 2; ++d) {
-    TORCH_CHECK(kernel_size[d] >= 1, "max_pool2d: kernel_size must be >= 1, got kernel_size=", kernel_size);
-    TORCH_CHECK(stride[d] >= 1, "max_pool2d: stride must be >= 1, got stride=", stride);
-    TORCH_CHECK(dilation[d] >= 1, "max_pool2d: dilation must be >= 1, got dilation=", dilation);
-    TORCH_CHECK(padding[d] >= 0 && padding[d] <= kernel_size[d] / 2,
-                "max_pool2d: pad should be at most half of kernel size, got padding=",
-                padding, " with kernel_size=", kernel_size);
-  }
+// Output rows per band of the NCHW 3x3/stride-2 forward: its scratch holds
+// 2 band + 1 folded input rows and band rows of positions (about 20 bytes per
+// output column and row); 256 KB keeps it in L2 and bounds it for any plane.
+inline int64_t k3s2_band_rows(const Geom& g) {
+  constexpr int64_t kScratchBytes = 256 * 1024;
+  return std::max<int64_t>(1, std::min<int64_t>(g.OH, kScratchBytes / (20 * std::max<int64_t>(1, g.OW))));
 }
 
 // The memory format of a 4-D tensor's dense layout, and the tensor made
@@ -345,27 +349,16 @@ namespace base {
 std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
     const at::Tensor& x_in, at::IntArrayRef kernel_size,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-    bool ceil_mode, bool need_argmax) {
+    bool ceil_mode, bool need_argmax, bool flat_indices) {
   TORCH_CHECK(x_in.dim() == 4, "max_pool2d_forward: x must be 4-D (N, C, H, W), got x.dim()=", x_in.dim());
   TORCH_CHECK(x_in.size(2) >= 1 && x_in.size(3) >= 1,
               "max_pool2d_forward: x must have H, W >= 1, got x.shape=", x_in.sizes());
-  check_params(kernel_size, stride, padding, dilation);
-  Geom g;
-  g.kH = kernel_size[0], g.kW = kernel_size[1];
-  g.sH = stride[0], g.sW = stride[1];
-  g.pH = padding[0], g.pW = padding[1];
-  g.dH = dilation[0], g.dW = dilation[1];
-  g.H = x_in.size(2), g.W = x_in.size(3);
-  g.OH = pooling_output_size(g.H, g.kH, g.pH, g.sH, g.dH, ceil_mode);
-  g.OW = pooling_output_size(g.W, g.kW, g.pW, g.sW, g.dW, ceil_mode);
-  TORCH_CHECK(g.OH >= 1 && g.OW >= 1,
-              "max_pool2d_forward: output size must be >= 1, got (", g.OH, ", ",
-              g.OW, ") for input (", g.H, ", ", g.W, "), kernel_size=",
-              kernel_size, ", stride=", stride, ", padding=", padding,
-              ", dilation=", dilation, ", ceil_mode=", ceil_mode);
+  const char* op = "max_pool2d_forward";
+  const PoolWindow w = check_pool_window(op, kernel_size, stride, padding, dilation);
+  const Geom g = make_geom(w, x_in.size(2), x_in.size(3), pooled_size(op, x_in.size(2), x_in.size(3), w, ceil_mode));
   const int64_t N = x_in.size(0), C = x_in.size(1);
-  const bool wide = g.kH * g.kW > 256;  // argmax int32 instead of uint8
-  const auto idx_dtype = wide ? at::kInt : at::kByte;
+  const bool wide = w.position_dtype() == at::kInt;  // argmax int32 instead of uint8
+  const auto idx_dtype = flat_indices ? at::kLong : w.position_dtype();
 
   bool cl = false;
   const at::Tensor x = dense_4d(x_in, cl);
@@ -385,12 +378,18 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
         if (!cl && fast) {
           // NCHW 3x3/s2: one task per (n, c) plane.
-          auto* kernel = AF_SIMD(fwd_k3s2_planes<scalar_t>);
-          uint8_t* ap = need_argmax ? am.mutable_data_ptr<uint8_t>() : nullptr;
-          const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
-          at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
-            kernel(xp, op, ap, g, b, e);
-          });
+          auto k3s2 = [&](auto* ap) {
+            using index_t = std::remove_pointer_t<decltype(ap)>;
+            auto* kernel = AF_SIMD(fwd_k3s2_planes<scalar_t, index_t>);
+            const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
+            at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
+              kernel(xp, op, ap, g, b, e);
+            });
+          };
+          if (flat_indices && need_argmax)
+            k3s2(am.mutable_data_ptr<int64_t>());
+          else
+            k3s2(need_argmax ? am.mutable_data_ptr<uint8_t>() : (uint8_t*)nullptr);
           return;
         }
         auto run = [&](auto* ap) {
@@ -418,7 +417,9 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
             });
           }
         };
-        if (wide)
+        if (flat_indices && need_argmax)
+          run(am.mutable_data_ptr<int64_t>());
+        else if (wide)
           run(need_argmax ? am.mutable_data_ptr<int32_t>() : (int32_t*)nullptr);
         else
           run(need_argmax ? am.mutable_data_ptr<uint8_t>() : (uint8_t*)nullptr);
@@ -440,30 +441,14 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
   TORCH_CHECK(input_height >= 1 && input_width >= 1,
               "max_pool2d_backward: input size must be >= 1, got input_height=",
               input_height, ", input_width=", input_width);
-  check_params(kernel_size, stride, padding, dilation);
-  Geom g;
-  g.kH = kernel_size[0], g.kW = kernel_size[1];
-  g.sH = stride[0], g.sW = stride[1];
-  g.pH = padding[0], g.pW = padding[1];
-  g.dH = dilation[0], g.dW = dilation[1];
-  g.H = input_height, g.W = input_width;
-  g.OH = argmax_in.size(2), g.OW = argmax_in.size(3);
+  const char* op = "max_pool2d_backward";
+  const PoolWindow w = check_pool_window(op, kernel_size, stride, padding, dilation);
   // The kernels size their scratch from (OH, OW) and walk (H, W): they must
   // agree (the forward's output size, floor or ceil mode).
-  const int64_t oh_floor = pooling_output_size(g.H, g.kH, g.pH, g.sH, g.dH, false);
-  const int64_t oh_ceil = pooling_output_size(g.H, g.kH, g.pH, g.sH, g.dH, true);
-  const int64_t ow_floor = pooling_output_size(g.W, g.kW, g.pW, g.sW, g.dW, false);
-  const int64_t ow_ceil = pooling_output_size(g.W, g.kW, g.pW, g.sW, g.dW, true);
-  TORCH_CHECK((g.OH == oh_floor || g.OH == oh_ceil) && (g.OW == ow_floor || g.OW == ow_ceil),
-              "max_pool2d_backward: argmax spatial size (", g.OH, ", ", g.OW,
-              ") does not match input_height=", g.H, ", input_width=", g.W,
-              " with kernel_size=", kernel_size, ", stride=", stride,
-              ", padding=", padding, ", dilation=", dilation);
-  const bool wide = g.kH * g.kW > 256;
-  TORCH_CHECK(argmax_in.scalar_type() == (wide ? at::kInt : at::kByte),
-              "max_pool2d_backward: argmax must be ", (wide ? "int32" : "uint8"),
-              " for kernel_size=", kernel_size, ", got argmax.dtype=",
-              argmax_in.scalar_type());
+  check_pooled_size(op, input_height, input_width, argmax_in.size(2), argmax_in.size(3), w);
+  const Geom g = make_geom(w, input_height, input_width, {argmax_in.size(2), argmax_in.size(3)});
+  const bool wide = w.position_dtype() == at::kInt;
+  const bool flat = check_argmax_dtype(op, argmax_in, w);  // PyTorch's flat indices
   const int64_t N = argmax_in.size(0), C = argmax_in.size(1);
 
   bool cl = false;
@@ -483,7 +468,7 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
         scalar_t* gip = gi.mutable_data_ptr<scalar_t>();
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
 #if AF_VECTOR_EXT
-        if (!cl && fast) {
+        if (!cl && fast && !flat) {
           // NCHW 3x3/s2: one task per (n, c) plane.
           auto* kernel = AF_SIMD(bwd_k3s2_planes<scalar_t>);
           const uint8_t* ap = am.const_data_ptr<uint8_t>();
@@ -516,7 +501,9 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
             });
           }
         };
-        if (wide)
+        if (flat)
+          run(am.const_data_ptr<int64_t>());
+        else if (wide)
           run(am.const_data_ptr<int32_t>());
         else
           run(am.const_data_ptr<uint8_t>());
@@ -728,11 +715,12 @@ struct Vec {
 // Scratch per thread: hv, hp: rows * OW, pt: OH * OW elements (L1/L2-sized
 // for AlexNet planes). half/bfloat16 (and non-GCC builds) run the same
 // algorithm with scalar loops.
-template <typename scalar_t, bool kArg, int kBytes>
+template <typename scalar_t, typename index_t, bool kArg, int kBytes>
 AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
                                         scalar_t* __restrict out,
-                                        uint8_t* __restrict am,
-                                        const Geom& g,
+                                        index_t* __restrict am,
+                                        const Geom& g, int64_t oh_begin,
+                                        int64_t oh_end,
                                         acc_t<scalar_t>* __restrict hv,
                                         pos_t<acc_t<scalar_t>>* __restrict hp,
                                         pos_t<acc_t<scalar_t>>* __restrict pt,
@@ -741,19 +729,21 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
   using pos = pos_t<acc>;
   // Positions are needed for argmax, and for half to re-read a NaN winner.
   constexpr bool kPos = kArg || std::is_same<scalar_t, c10::Half>::value;
-  const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+  const int64_t H = g.H, W = g.W, OW = g.OW;
   const int64_t pH = g.pH, pW = g.pW;
   // Interior columns: 2*ow - pW >= 0 and 2*ow - pW + 2 <= W - 1.
   const int64_t ow_a = std::min<int64_t>(pW, OW);
   const int64_t ow_b =
       std::max<int64_t>(ow_a, std::min<int64_t>(OW, div_floor(W - 3 + pW, 2) + 1));
-  const int64_t rows = std::min<int64_t>(H, 2 * (OH - 1) - pH + 3);
+  // The band's output rows read input rows [r_lo, r_hi); hv/hp row r - r_lo.
+  const int64_t r_lo = std::max<int64_t>(0, 2 * oh_begin - pH);
+  const int64_t r_hi = std::min<int64_t>(H, 2 * (oh_end - 1) - pH + 3);
 
   // Pass 1: horizontal fold of each used input row.
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = r_lo; r < r_hi; ++r) {
     const scalar_t* __restrict x = in + r * W;
-    acc* __restrict v_out = hv + r * OW;
-    pos* __restrict p_out = hp + r * OW;
+    acc* __restrict v_out = hv + (r - r_lo) * OW;
+    pos* __restrict p_out = hp + (r - r_lo) * OW;
     if (prefetch_next) {
       // Pull the same row of the next plane towards L2 while this plane
       // computes (the kernel is compute-bound per plane; the prefetch hides
@@ -839,15 +829,15 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
   }
 
   // Pass 2: vertical fold of the row results.
-  for (int64_t oh = 0; oh < OH; ++oh) {
+  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
     const int64_t r0 = 2 * oh - pH;
     scalar_t* __restrict o = out + oh * OW;
-    pos* __restrict a = pt + oh * OW;
+    pos* __restrict a = pt + (oh - oh_begin) * OW;
     if (r0 >= 0 && r0 + 2 < H) {
-      const acc* __restrict v0 = hv + r0 * OW;
+      const acc* __restrict v0 = hv + (r0 - r_lo) * OW;
       const acc* __restrict v1 = v0 + OW;
       const acc* __restrict v2 = v1 + OW;
-      const pos* __restrict p0 = hp + r0 * OW;
+      const pos* __restrict p0 = hp + (r0 - r_lo) * OW;
       const pos* __restrict p1 = p0 + OW;
       const pos* __restrict p2 = p1 + OW;
       int64_t ow = 0;
@@ -906,10 +896,10 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
       const int64_t i_lo = r0 < 0 ? -r0 : 0;
       const int64_t i_hi = std::min<int64_t>(3, H - r0);
       for (int64_t ow = 0; ow < OW; ++ow) {
-        acc m = hv[(r0 + i_lo) * OW + ow];
+        acc m = hv[(r0 + i_lo - r_lo) * OW + ow];
         int64_t i_win = i_lo;
         for (int64_t i = i_lo + 1; i < i_hi; ++i) {
-          const acc v = hv[(r0 + i) * OW + ow];
+          const acc v = hv[(r0 + i - r_lo) * OW + ow];
           if (takes(v, m)) {
             m = v;
             i_win = i;
@@ -917,7 +907,7 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
         }
         pos p = 0;
         if (kPos)
-          p = hp[(r0 + i_win) * OW + ow] + 3 * static_cast<pos>(i_win);
+          p = hp[(r0 + i_win - r_lo) * OW + ow] + 3 * static_cast<pos>(i_win);
         o[ow] = out_value<scalar_t>(m, [&] {
           return in + (r0 + p / 3) * W + 2 * ow - pW + p % 3;
         });
@@ -925,11 +915,21 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
       }
     }
   }
-  if (kArg) {
-    // Narrow the positions (0..8) to uint8: a plain loop the compiler
-    // vectorises with packs.
-    const int64_t n = OH * OW;
-    for (int64_t i = 0; i < n; ++i) am[i] = static_cast<uint8_t>(pt[i]);
+  if constexpr (kArg) {
+    if constexpr (std::is_same<index_t, int64_t>::value) {
+      // PyTorch's flat indices: position p of the window of (oh, ow) is
+      // input (2 oh - pH + p / 3, 2 ow - pW + p % 3).
+      for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+        const pos* a = pt + (oh - oh_begin) * OW;
+        for (int64_t ow = 0; ow < OW; ++ow)
+          am[oh * OW + ow] = (2 * oh - pH + a[ow] / 3) * W + 2 * ow - pW + a[ow] % 3;
+      }
+    } else {
+      // Narrow the positions (0..8) to uint8: a plain loop the compiler
+      // vectorises with packs.
+      const int64_t n = (oh_end - oh_begin) * OW;
+      for (int64_t i = 0; i < n; ++i) am[oh_begin * OW + i] = static_cast<index_t>(pt[i]);
+    }
   }
 }
 
@@ -980,7 +980,7 @@ AF_INLINE void fwd_nhwc_block(const scalar_t* __restrict in_n,
                      (p[c] % g.kW) * g.dW) * C + c0 + c;
     });
   if (kArg)
-    for (int64_t c = 0; c < n; ++c) a[c0 + c] = static_cast<index_t>(p[c]);
+    for (int64_t c = 0; c < n; ++c) a[c0 + c] = encode_argmax<index_t>(p[c], ih0, iw0, g);
 }
 
 template <typename scalar_t, typename index_t, bool kArg>
@@ -1005,7 +1005,7 @@ AF_INLINE void fwd_nhwc_row_impl(const scalar_t* in_n, scalar_t* out_row,
       // here (window_range returns lo == hi past the image).
       for (int64_t c = 0; c < C; ++c) {
         o[c] = static_cast<scalar_t>(-std::numeric_limits<acc_t<scalar_t>>::infinity());
-        if (kArg) a[c] = static_cast<index_t>(i_lo * g.kW + j_lo);
+        if (kArg) a[c] = encode_argmax<index_t>(i_lo * g.kW + j_lo, ih0, iw0, g);
       }
       continue;
     }
@@ -1197,12 +1197,11 @@ AF_INLINE void bwd_nhwc_block(const scalar_t* __restrict go_n,
   for (int64_t c = 0; c < n; ++c) s[c] = 0;
   for (int64_t a = rt.start[ih]; a < rt.start[ih + 1]; ++a) {
     const int64_t row = rt.o[a] * g.OW;
-    const int32_t code_i = rt.t[a] * static_cast<int32_t>(g.kW);
     for (int64_t b = ct.start[iw]; b < ct.start[iw + 1]; ++b) {
       const int64_t off = (row + ct.o[b]) * C + c0;
       const scalar_t* __restrict gp = go_n + off;
       const index_t* __restrict ap = am_n + off;
-      const index_t code = static_cast<index_t>(code_i + ct.t[b]);
+      const index_t code = static_cast<index_t>(argmax_code<index_t>(rt.t[a], ct.t[b], ih, iw, g));
       for (int64_t c = 0; c < n; ++c)
         s[c] += ap[c] == code ? static_cast<acc>(gp[c]) : acc(0);
     }
@@ -1232,23 +1231,31 @@ AF_INLINE void bwd_nhwc_row_impl(const scalar_t* go_n, const index_t* am_n,
 
 // Forward, NCHW, 3x3 / stride 2 / dilation 1: planes [b, e). am == nullptr:
 // no argmax.
-template <typename scalar_t>
-void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, uint8_t* am,
+// Scratch per thread is a band of output rows (k3s2_band_rows), not a
+// plane: a few hundred KB whatever the plane size.
+template <typename scalar_t, typename index_t>
+void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, index_t* am,
                      const Geom& g, int64_t b, int64_t e) {
   using acc = acc_t<scalar_t>;
-  const int64_t rows = std::min<int64_t>(g.H, 2 * (g.OH - 1) - g.pH + 3);
+  const int64_t band = k3s2_band_rows(g);
   const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-  std::vector<acc> hv(rows * g.OW);
-  std::vector<pos_t<acc>> hp(rows * g.OW), pt(out_plane);
+  std::vector<acc> hv((2 * band + 1) * g.OW);
+  std::vector<pos_t<acc>> hp((2 * band + 1) * g.OW), pt(band * g.OW);
+  // Prefetching the next plane pays when a band is the whole plane.
+  const bool whole_planes = band >= g.OH;
   for (int64_t pl = b; pl < e; ++pl) {
-    if (am)
-      fwd_nchw_k3s2_plane_impl<scalar_t, true, kSimdBytes>(
-          x + pl * in_plane, out + pl * out_plane, am + pl * out_plane, g,
-          hv.data(), hp.data(), pt.data(), pl + 1 < e);
-    else
-      fwd_nchw_k3s2_plane_impl<scalar_t, false, kSimdBytes>(
-          x + pl * in_plane, out + pl * out_plane, nullptr, g, hv.data(),
-          hp.data(), pt.data(), pl + 1 < e);
+    for (int64_t oh = 0; oh < g.OH; oh += band) {
+      const int64_t oh_end = std::min(g.OH, oh + band);
+      const bool prefetch = whole_planes && pl + 1 < e;
+      if (am)
+        fwd_nchw_k3s2_plane_impl<scalar_t, index_t, true, kSimdBytes>(
+            x + pl * in_plane, out + pl * out_plane, am + pl * out_plane, g,
+            oh, oh_end, hv.data(), hp.data(), pt.data(), prefetch);
+      else
+        fwd_nchw_k3s2_plane_impl<scalar_t, index_t, false, kSimdBytes>(
+            x + pl * in_plane, out + pl * out_plane, nullptr, g, oh, oh_end,
+            hv.data(), hp.data(), pt.data(), prefetch);
+    }
   }
 }
 
