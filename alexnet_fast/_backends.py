@@ -116,6 +116,16 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+def under_functorch_transform(x: torch.Tensor) -> bool:
+    """True when x is a torch.func transform's tensor (grad, vjp, jacrev, vmap, ...).
+    The torch.library autograd of the fast ops cannot be transformed, so the public
+    functions then run the reference backend: the same math, in PyTorch ops that
+    every transform understands."""
+    if torch.compiler.is_compiling():  # traced tensors are never a transform's
+        return False
+    return torch._C._functorch.is_functorch_wrapped_tensor(x)
+
+
 def check_floating(x: torch.Tensor, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")

@@ -9,7 +9,7 @@ Semantics (dilation 1):
 
 Forward: one lane per pooled output, the outputs taken flat in their memory order (as
 kernels/max_pool2d.py). For each window element (static KH x KW loop, rows then columns)
-the lane computes the LRN value b at (c, ih, iw) from SIZE masked channel loads of x
+the lane computes the LRN value b at (c, ih, iw) from LO + HI + 1 masked channel loads of x
 (the direct window sum, never a running add/subtract, so NaN/inf only reach the channels
 whose window holds them) and applies PyTorch's max rule
 
@@ -17,13 +17,10 @@ whose window holds them) and applies PyTorch's max rule
     if (b > maxval) | isnan(b): maxval, maxpos = b, i*KW + j
 
 Padding is -inf, never selected. The LRN value is exactly the fp32 (fp64 for float64)
-value kernels/relu_lrn.py computes (same summation order, same pow), and the max is
-taken over these fp32 values, NOT over values rounded to the storage dtype; the maximum
-is rounded once when stored. So float32/float64 outputs are bitwise those of
-max_pool2d(relu_lrn(x)) with the Triton kernels, and fp16/bf16 outputs too (rounding is
-monotone); only the argmax of fp16/bf16 can differ from the unfused chain where two
-distinct fp32 values round to the same fp16/bf16 value (the fused op keeps the larger
-one, the unfused one the first). x is read once; only y (+ argmax) is written.
+value kernels/relu_lrn.py computes (same summation order, same pow), rounded to the storage
+dtype before the comparison, as max_pool2d compares the values relu_lrn stored: out and
+argmax are those of max_pool2d(relu_lrn(x)) with the Triton kernels, in every dtype. x is
+read once; only y (+ argmax) is written.
 
 Backward: one lane per input element (n, c, ih, iw), flat in memory order. The gradient
 reaching the LRN output of channel i at (ih, iw) is gathered as in max_pool2d's backward:
@@ -31,8 +28,8 @@ reaching the LRN output of channel i at (ih, iw) is gathered as in max_pool2d's 
     g_i = sum over windows (oh, ow) containing (ih, iw), in increasing (oh, ow) order,
           of grad_out[n, i, oh, ow] where argmax[n, i, oh, ow] is (ih, iw)'s position
 
-(fp32 from 0, fp64 for float64; never rounded to the storage dtype), then the relu_lrn
-backward with the window sums recomputed from x:
+(fp32 from 0, fp64 for float64, then rounded to the storage dtype as max_pool2d_backward
+stores it), then the relu_lrn backward with the window sums recomputed from x:
 
     dx_c = relu'(x_c) * (g_c s_c^-beta - (2 alpha beta / size) a_c sum_{i in W'(c)} g_i a_i s_i^(-beta-1))
     W'(c) = [c - (size-1)//2, c + size//2] & [0, C)      relu'(x) = (x <= 0 ? 0 : 1)
@@ -53,7 +50,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .layout import argmax_dtype, pooling_output_size, suggest_memory_format
+from .layout import pool_outputs, suggest_memory_format
+from .lrn_wide_range import lrn_output_wide_range, wide_range_add, wide_range_result, wide_range_scale, wide_range_start
 from .max_pool2d import (
     _block_offsets,
     _candidate_loop,
@@ -62,10 +60,10 @@ from .max_pool2d import (
     _dense,
     _max_pool2d_grad_step,
 )
-from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, _split
+from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, _split, power_case, window_reach
 
-# Elements per program and warps: each forward lane does KH*KW*SIZE loads of x (cache
-# hits after the first), each backward lane SIZE * (SIZE + 2 * candidate windows).
+# Elements per program and warps: each forward lane does KH*KW*size loads of x (cache
+# hits after the first), each backward lane size * (size + 2 * candidate windows).
 _FORWARD_BLOCK = 256
 _BACKWARD_BLOCK = 256
 _NUM_WARPS = 4
@@ -74,7 +72,7 @@ _NUM_WARPS = 4
 _INT32_LIMIT = 2**31
 
 # Pool windows (forward) / candidate output sets (backward) unrolled at compile time up to
-# this many elements (5x5); runtime loops beyond. The SIZE channel loops are always unrolled,
+# this many elements (5x5); runtime loops beyond. The channel-window loops are always unrolled,
 # as in relu_lrn.py.
 _MAX_UNROLL = 25
 
@@ -89,32 +87,32 @@ def _direct(kernel):
 @triton.jit
 def _lrn_at(
     X_ptr, x_off, c, ok, C, stride_c, k, scale, beta,
-    SIZE: tl.constexpr, BETA_IS_075: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    LO: tl.constexpr, HI: tl.constexpr, POWER: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """(a_c, s_c, s_c^-beta) at the elements x_off = offset of (n, c, h, w), lanes where ok.
 
-    s_c = k + alpha/size * sum_{j in W(c)} a_j^2, summed from 0 in the order j = c - size//2,
-    ..., c + (size-1)//2 (relu_lrn.py's _window_sum_sq order: bitwise the same value)."""
+    s_c = k + alpha/size * sum_{j in W(c)} a_j^2, summed from 0 in the order j = c - LO,
+    ..., c + HI (relu_lrn.py's _window_sum_sq order: bitwise the same value)."""
     acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
     a = acc
-    for d in tl.static_range(SIZE):
-        # j = c + d - size//2; j outside [0, C) contributes 0 (masked load)
-        j = c + (d - SIZE // 2)
+    for d in tl.static_range(LO + HI + 1):
+        # j = c + d - LO; j outside [0, C) contributes 0 (masked load)
+        j = c + (d - LO)
         m = ok & (j >= 0) & (j < C)
-        a_j = _act(_load_f(X_ptr + (x_off + (d - SIZE // 2) * stride_c), m, FP64), True)
+        a_j = _act(_load_f(X_ptr + (x_off + (d - LO) * stride_c), m, FP64), True)
         acc += a_j * a_j
-        if d == SIZE // 2:
+        if d == LO:
             a = a_j  # j == c: a_c itself
     s = k + scale * acc
-    return a, s, _pow_neg_beta(s, beta, BETA_IS_075, FP64)
+    return a, s, _pow_neg_beta(s, beta, POWER, FP64)
 
 
 @triton.jit
 def _forward_step(
-    X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
-    k, scale, beta, maxval, maxpos,
+    Y_ptr, X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
+    k, scale, beta, alpha64, beta64, k64, maxval, maxpos,
     KW: tl.constexpr, PH: tl.constexpr, PW: tl.constexpr,
-    SIZE: tl.constexpr, BETA_IS_075: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    LO: tl.constexpr, HI: tl.constexpr, POWER: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Window element (i, j): the LRN value there, then PyTorch's max update."""
     ih = ih0 + i
@@ -128,12 +126,21 @@ def _forward_step(
         ok = ok & (iw >= 0) & (iw < W)
     else:
         ok = ok & (iw < W)
-    a, s, p = _lrn_at(
-        X_ptr, x_start + i * step_h + j * step_w, c, ok, C, stride_c, k, scale, beta,
-        SIZE, BETA_IS_075, FP64, BLOCK,
-    )
-    # b = a * s^-beta; padding / dead lanes are -inf: never > maxval, never NaN
-    val = tl.where(ok, a * p, float("-inf"))
+    x_off = x_start + i * step_h + j * step_w
+    a, s, p = _lrn_at(X_ptr, x_off, c, ok, C, stride_c, k, scale, beta, LO, HI, POWER, FP64, BLOCK)
+    ab = a * p
+    # NaN or +-inf from finite inputs: s over- or underflowed (lrn_wide_range.py)
+    bad = ok & ((ab - ab) != 0.0)
+    if tl.max(bad.to(tl.int32)) > 0:
+        wide, wide_ok = lrn_output_wide_range(
+            X_ptr, x_off - c.to(tl.int64) * stride_c, c, ok, C, stride_c, alpha64, beta64, k64, LO, HI, True
+        )
+        ab = tl.where(bad & wide_ok, wide.to(ab.dtype), ab)
+    # b = a * s^-beta, rounded to the storage dtype as relu_lrn stores it (a no-op for
+    # fp32/fp64): the max and its position are those of max_pool2d(relu_lrn(x)).
+    b = ab.to(Y_ptr.dtype.element_ty).to(maxval.dtype)
+    # padding / dead lanes are -inf: never > maxval, never NaN
+    val = tl.where(ok, b, float("-inf"))
     # strictly greater (ties keep the first), or NaN (the last NaN of the window wins)
     take = (val > maxval) | (val != val)
     maxval = tl.where(take, val, maxval)
@@ -151,7 +158,8 @@ def _pooled_grad(
 ):
     """Max-pool backward gather for one channel plane (y_base = offset of (n, i, 0, 0)):
     sum of grad_out[oh, ow] over the windows whose argmax is this input (ph - PH, pw - PW),
-    in increasing (oh, ow) row-major order, from 0 (max_pool2d.py's loop, dilation 1)."""
+    in increasing (oh, ow) row-major order, from 0 (max_pool2d.py's loop, dilation 1),
+    rounded to the storage dtype as max_pool2d_backward stores it (a no-op for fp32/fp64)."""
     acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
     if UNROLL:
         for r in tl.static_range(ROWS):
@@ -160,7 +168,7 @@ def _pooled_grad(
             row_ok = row_ok & m
             for s in tl.static_range(COLS):
                 acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, 1, COLS_BY_OFFSET
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, 0, KW, SW, 1, COLS_BY_OFFSET, False
                 )
     else:
         for r in range(ROWS):
@@ -169,9 +177,9 @@ def _pooled_grad(
             row_ok = row_ok & m
             for s in range(COLS):
                 acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, KW, SW, 1, COLS_BY_OFFSET
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, 0, KW, SW, 1, COLS_BY_OFFSET, False
                 )
-    return acc
+    return acc.to(DY_ptr.dtype.element_ty).to(acc.dtype)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -194,8 +202,9 @@ def _relu_lrn_max_pool2d_forward_kernel(
     scale_lo,
     beta_hi,
     beta_lo,
-    SIZE: tl.constexpr,
-    BETA_IS_075: tl.constexpr,
+    LO: tl.constexpr,
+    HI: tl.constexpr,
+    POWER: tl.constexpr,
     KH: tl.constexpr,
     KW: tl.constexpr,
     SH: tl.constexpr,
@@ -223,6 +232,11 @@ def _relu_lrn_max_pool2d_forward_kernel(
     scale = _param(scale_hi, scale_lo, FP64)
     beta = _param(beta_hi, beta_lo, FP64)
 
+    # the parameters in fp64, for the wide-range fallback
+    alpha64 = _param(scale_hi, scale_lo, True)
+    beta64 = _param(beta_hi, beta_lo, True)
+    k64 = _param(k_hi, k_lo, True)
+
     ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
     iw0 = ow * SW - PW
     # PyTorch's initial maxpos: the first in-bounds row/column of the window
@@ -235,7 +249,6 @@ def _relu_lrn_max_pool2d_forward_kernel(
     else:
         j0 = tl.zeros_like(iw0)
     maxpos = (i0 * KW + j0).to(tl.int32)
-    # compare the fp32 (fp64) LRN values, not their storage-dtype roundings
     maxval = tl.full([BLOCK], float("-inf"), tl.float64 if FP64 else tl.float32)
 
     x_start = base + ih0 * step_h + iw0 * step_w  # offset of window element (0, 0)
@@ -243,15 +256,15 @@ def _relu_lrn_max_pool2d_forward_kernel(
         for i in tl.static_range(KH):
             for j in tl.static_range(KW):
                 maxval, maxpos = _forward_step(
-                    X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
-                    k, scale, beta, maxval, maxpos, KW, PH, PW, SIZE, BETA_IS_075, FP64, BLOCK,
+                    Y_ptr, X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
+                    k, scale, beta, alpha64, beta64, k64, maxval, maxpos, KW, PH, PW, LO, HI, POWER, FP64, BLOCK,
                 )
     else:
         for i in range(KH):
             for j in range(KW):
                 maxval, maxpos = _forward_step(
-                    X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
-                    k, scale, beta, maxval, maxpos, KW, PH, PW, SIZE, BETA_IS_075, FP64, BLOCK,
+                    Y_ptr, X_ptr, x_start, c, ih0, iw0, i, j, H, W, step_h, step_w, stride_c, C, mask,
+                    k, scale, beta, alpha64, beta64, k64, maxval, maxpos, KW, PH, PW, LO, HI, POWER, FP64, BLOCK,
                 )
 
     # Y and A are dense in the decode's memory order: offset = offs
@@ -280,8 +293,9 @@ def _relu_lrn_max_pool2d_backward_kernel(
     beta_lo,
     coef_hi,  # 2 * alpha * beta / size
     coef_lo,
-    SIZE: tl.constexpr,
-    BETA_IS_075: tl.constexpr,
+    LO: tl.constexpr,
+    HI: tl.constexpr,
+    POWER: tl.constexpr,
     KH: tl.constexpr,
     KW: tl.constexpr,
     SH: tl.constexpr,
@@ -321,37 +335,67 @@ def _relu_lrn_max_pool2d_backward_kernel(
 
     # channel c itself: x_c, a_c, s_c, s_c^-beta, g_c
     x = _load_f(X_ptr + offs, mask, FP64)
-    a, s, p = _lrn_at(X_ptr, offs, c, mask, C, stride_c, k, scale, beta, SIZE, BETA_IS_075, FP64, BLOCK)
+    a, s, p = _lrn_at(X_ptr, offs, c, mask, C, stride_c, k, scale, beta, LO, HI, POWER, FP64, BLOCK)
     g = _pooled_grad(
         DY_ptr, A_ptr, y_base, mask, ph, pw, OH, OW, step_h, step_w,
         KH, KW, SH, SW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, UNROLL, FP64, BLOCK,
     )
 
-    # acc_c = sum_{i in W'(c)} g_i a_i s_i^(-beta-1),  W'(c) = [c - (size-1)//2, c + size//2]
-    # (relu_lrn.py's backward order and masking: bitwise the same for fp32/fp64)
-    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
-    for e in tl.static_range(SIZE):
-        if e == (SIZE - 1) // 2:
-            # i == c: reuse s_c
-            acc += g * a * (p / s)
-        else:
-            i = c + (e - (SIZE - 1) // 2)
-            mask_i = mask & (i >= 0) & (i < C)
-            a_i, s_i, p_i = _lrn_at(
-                X_ptr, offs + (e - (SIZE - 1) // 2) * stride_c, i, mask_i, C, stride_c,
-                k, scale, beta, SIZE, BETA_IS_075, FP64, BLOCK,
-            )
-            g_i = _pooled_grad(
-                DY_ptr, A_ptr, y_base + (e - (SIZE - 1) // 2) * y_stride_c, mask_i, ph, pw,
-                OH, OW, step_h, step_w,
-                KH, KW, SH, SW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, UNROLL, FP64, BLOCK,
-            )
-            # s_i^(-beta-1) = s_i^-beta / s_i; i outside [0, C) contributes 0
-            t_i = g_i * a_i * (p_i / s_i)
-            acc += tl.where(mask_i, t_i, 0.0)
+    if POWER == 0:
+        # beta = 0: LRN is the identity, dx_c = relu'(x_c) g_c exactly
+        dx = g
+    else:
+        # acc_c = sum_{i in W'(c)} g_i a_i s_i^(-beta-1),  W'(c) = [c - HI, c + LO]
+        # (relu_lrn.py's backward order and masking: bitwise the same for fp32/fp64)
+        acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
+        for e in tl.static_range(LO + HI + 1):
+            if e == HI:
+                # i == c: reuse s_c
+                acc += g * a * (p / s)
+            else:
+                i = c + (e - HI)
+                mask_i = mask & (i >= 0) & (i < C)
+                a_i, s_i, p_i = _lrn_at(
+                    X_ptr, offs + (e - HI) * stride_c, i, mask_i, C, stride_c,
+                    k, scale, beta, LO, HI, POWER, FP64, BLOCK,
+                )
+                g_i = _pooled_grad(
+                    DY_ptr, A_ptr, y_base + (e - HI) * y_stride_c, mask_i, ph, pw,
+                    OH, OW, step_h, step_w,
+                    KH, KW, SH, SW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, UNROLL, FP64, BLOCK,
+                )
+                # s_i^(-beta-1) = s_i^-beta / s_i; i outside [0, C) contributes 0
+                t_i = g_i * a_i * (p_i / s_i)
+                acc += tl.where(mask_i, t_i, 0.0)
 
-    # dx_c = relu'(x_c) * (g_c s_c^-beta - (2 alpha beta / size) a_c acc_c)
-    dx = g * p - coef * a * acc
+        # dx_c = relu'(x_c) * (g_c s_c^-beta - (2 alpha beta / size) a_c acc_c)
+        dx = g * p - coef * a * acc
+        # Where an intermediate over- or underflowed, dx is NaN or +-inf
+        # (lrn_wide_range.py): recompute those lanes in wide range.
+        bad = mask & ((dx - dx) != 0.0)
+        if tl.max(bad.to(tl.int32)) > 0:
+            x_c0 = offs - c.to(tl.int64) * stride_c
+            alpha64 = _param(scale_hi, scale_lo, True)
+            beta64 = _param(beta_hi, beta_lo, True)
+            safe_max, h_c, log_lambda, log_k, ok = wide_range_scale(
+                X_ptr, x_c0, c, mask, C, stride_c, alpha64, _param(k_hi, k_lo, True), LO, HI, True
+            )
+            total, total_exp, inf_pos, inf_neg = wide_range_start(h_c)
+            for e in tl.static_range(LO + HI + 1):
+                i = c + (e - HI)
+                mask_i = mask & (i >= 0) & (i < C)
+                g_i = _pooled_grad(
+                    DY_ptr, A_ptr, y_base + (e - HI) * y_stride_c, mask_i, ph, pw,
+                    OH, OW, step_h, step_w,
+                    KH, KW, SH, SW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, UNROLL, FP64, BLOCK,
+                )
+                ok = ok & ((g_i - g_i) == 0.0)
+                total, total_exp, inf_pos, inf_neg = wide_range_add(
+                    total, total_exp, inf_pos, inf_neg, X_ptr, x_c0, c, mask, C, stride_c,
+                    safe_max, h_c, log_lambda, log_k, beta64, g_i, e, LO, HI, True,
+                )
+            wide = wide_range_result(total, total_exp, inf_pos, inf_neg)
+            dx = tl.where(bad & ok, wide.to(dx.dtype), dx)
     # relu'(x) = 0 if x <= 0 else 1 (threshold_backward: NaN passes the gradient)
     dx = tl.where(x <= 0, 0.0, dx)
     tl.store(DX_ptr + offs, dx.to(DX_ptr.dtype.element_ty), mask=mask)
@@ -386,18 +430,12 @@ def relu_lrn_max_pool2d_forward(
     sh, sw = _ints(stride)
     ph, pw = _ints(padding)
     n, c, h, w = x.shape
-    oh = pooling_output_size(h, kh, sh, ph, 1, ceil_mode)
-    ow = pooling_output_size(w, kw, sw, pw, 1, ceil_mode)
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
-    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=memory_format)
-    if need_argmax:
-        argmax = torch.empty(
-            (n, c, oh, ow), dtype=argmax_dtype((kh, kw)), device=x.device, memory_format=memory_format
-        )
-    else:
-        argmax = torch.empty(0, dtype=torch.uint8, device=x.device)
+    out, argmax = pool_outputs(x, (kh, kw), (sh, sw), (ph, pw), (1, 1), ceil_mode, need_argmax)
+    oh, ow = out.shape[-2:]
+    lo, hi = window_reach(size, c)
 
     n_outputs = out.numel()
     if n_outputs == 0 or x.numel() == 0:
@@ -417,8 +455,9 @@ def relu_lrn_max_pool2d_forward(
         *_split(k),
         *_split(alpha / size),
         *_split(beta),
-        SIZE=int(size),
-        BETA_IS_075=float(beta) == 0.75,
+        LO=lo,
+        HI=hi,
+        POWER=power_case(beta),
         KH=kh,
         KW=kw,
         SH=sh,
@@ -432,6 +471,7 @@ def relu_lrn_max_pool2d_forward(
         INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
         BLOCK=block,
         num_warps=_NUM_WARPS,
+        enable_fp_fusion=False,  # rounding independent of Triton's default
     )
     return out, argmax
 
@@ -474,6 +514,7 @@ def relu_lrn_max_pool2d_backward(
     ph, pw = _ints(padding)
     n, c, h, w = x.shape
     oh, ow = argmax.shape[2], argmax.shape[3]
+    lo, hi = window_reach(size, c)
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
@@ -503,8 +544,9 @@ def relu_lrn_max_pool2d_backward(
         *_split(alpha / size),
         *_split(beta),
         *_split(2.0 * alpha * beta / size),
-        SIZE=int(size),
-        BETA_IS_075=float(beta) == 0.75,
+        LO=lo,
+        HI=hi,
+        POWER=power_case(beta),
         KH=kh,
         KW=kw,
         SH=sh,
@@ -521,5 +563,6 @@ def relu_lrn_max_pool2d_backward(
         INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
         BLOCK=block,
         num_warps=_NUM_WARPS,
+        enable_fp_fusion=False,  # rounding independent of Triton's default
     )
     return grad_in

@@ -403,21 +403,29 @@ def test_fast_blocks_match_reference(variant, device, backend):
 
 
 def test_compile_fullgraph():
-    """torch.compile(fullgraph=True) traces the whole fast paper model (fused
-    blocks and fast max-pool, forward and backward) on the cpu backend."""
-    reference, fast = model_pair("paper", 1, "cpu", torch.float32, "cpu", num_classes=10)
-    reference.eval()
-    compiled = torch.compile(fast.eval(), fullgraph=True)
-    x = make_input("paper", 1, torch.float32, "cpu").requires_grad_()
-    logits = compiled(x)
-    logits.sum().backward()
-    ref_x = x.detach().clone().requires_grad_()
-    ref_logits = reference(ref_x)
-    ref_logits.sum().backward()
-    assert_rel_close(logits.detach(), ref_logits.detach(), 2e-4, "logits")
-    assert_rel_close(x.grad, ref_x.grad, 1e-3, "input gradient")
-    for (name, p), ref_p in zip(fast.named_parameters(), reference.parameters()):
-        assert_rel_close(p.grad, ref_p.grad, 1e-3, f"gradient of {name}")
+    """torch.compile(fullgraph=True) traces the whole fast paper model (fused blocks and
+    fast max-pool, forward and backward) on the cpu backend, and computes what the eager
+    model computes. In float64 (Inductor compiles it on the CPU), with dropout on: an
+    fp32 input gradient through the paper's network is not a stable quantity (its
+    near-zero elements are sums of cancelling terms of ~1e-5, and near-ties in the pools
+    move gradients; PyTorch's own compiled reference model differs from its eager one by
+    ~1e-2 of the largest gradient on AVX2 CPUs), while float64 agrees to 1e-7."""
+    reference, fast = model_pair("paper", 1, "cpu", torch.float64, "cpu", num_classes=10)
+    compiled = torch.compile(fast, fullgraph=True)
+    x = make_input("paper", 1, torch.float64, "cpu")
+    # Dropout through eager PyTorch's random stream: the same masks as the eager runs.
+    with torch._inductor.config.patch(fallback_random=True):
+        logits, x_grad, grads = forward_backward(compiled, x)
+    grads = {name.removeprefix("_orig_mod."): grad for name, grad in grads.items()}
+    eager_logits, eager_x_grad, eager_grads = forward_backward(fast, x)
+    ref_logits, ref_x_grad, ref_grads = forward_backward(reference, x)
+    for name, (ours, eager, ref) in {
+        "logits": (logits, eager_logits, ref_logits),
+        "input gradient": (x_grad, eager_x_grad, ref_x_grad),
+        **{f"gradient of {n}": (grads[n], eager_grads[n], r) for n, r in zip(grads, ref_grads.values())},
+    }.items():
+        assert_rel_close(ours, eager, 1e-9, f"compiled vs eager: {name}")
+        assert_rel_close(ours, ref, 1e-7, f"compiled vs reference: {name}")
 
 
 # --- GPU -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 import alexnet_fast
 from alexnet_fast.nn import ReLULRNMaxPool2d
+from alexnet_fast.ops.max_pool2d import flat_indices_and_validity
 from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, is_slow_interpreter
 
 ops = torch.ops.alexnet_fast
@@ -36,6 +37,17 @@ def fused_ops(device, backend):
             getattr(ops, "relu_lrn_max_pool2d_backward" + suffix).default)
 
 
+def routed64(x64, size, argmax, kernel_size, stride, padding, alpha, beta, k):
+    """The float64 LRN routed through a given argmax: the reference gradient of a
+    float16/bfloat16 run, whose maxima are those of the rounded LRN values (ties that
+    the rounding makes go to the first element) and so may sit elsewhere than float64's."""
+    n, c, h, w = x64.shape
+    kernel, stride, padding = ([v] * 2 if isinstance(v, int) else list(v) for v in (kernel_size, stride, padding))
+    flat, valid = flat_indices_and_validity(argmax.cpu(), h, w, kernel, stride, padding, [1, 1])
+    normalised = F.local_response_norm(torch.relu(x64), size, alpha, beta, k).reshape(n, c, -1)
+    return torch.where(valid, normalised.gather(2, flat.reshape(n, c, -1)).view_as(valid), 0)
+
+
 def run_case(device, backend, dtype, x, size, kernel_size, stride, padding, ceil_mode):
     x = x.to(dtype).to(device)
     x_ = x.detach().clone().requires_grad_()
@@ -47,6 +59,10 @@ def run_case(device, backend, dtype, x, size, kernel_size, stride, padding, ceil
     assert_close_to(out.detach().cpu(), expected.detach(), dtype, equal_nan=True)
     grad = torch.randn(expected.shape, dtype=torch.float64).to(dtype)
     out.backward(grad.to(device))
+    if dtype in (torch.float16, torch.bfloat16):
+        pair = [list(v) if isinstance(v, tuple) else [v, v] for v in (kernel_size, stride, padding)]
+        _, argmax = fused_ops(device, backend)[0](x, size, *LRN.values(), *pair, ceil_mode, True)
+        expected = routed64(x64, size, argmax, kernel_size, stride, padding, **LRN)
     expected.backward(grad.double())
     assert_close_to(x_.grad.cpu(), x64.grad, dtype, atol_scale=1.0)
     return out, x_.grad, expected_idx
@@ -68,6 +84,46 @@ def fused_cases():
 def test_matches_eager_chain(device, backend, dtype, shape, size, kernel_size, stride, padding, ceil_mode):
     x = torch.randn(shape, dtype=torch.float64) * 3
     run_case(device, backend, dtype, x, size, kernel_size, stride, padding, ceil_mode)
+
+
+@pytest.mark.parametrize("device,backend", FAST_BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_routes_exactly_as_the_unfused_chain(device, backend, dtype, channels_last):
+    """relu_lrn_max_pool2d is max_pool2d(relu_lrn(x)) of the same backend bit for bit: values,
+    argmax (so the gradient's route) and input gradients, in every dtype. Values spread
+    over few float16/bfloat16 steps make many windows tie after rounding."""
+    x = (torch.rand(2, 6, 11, 11, dtype=torch.float64) * 0.05 + 1.6).to(dtype).to(device)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    grad = torch.randn(2, 6, 5, 5, dtype=torch.float64).to(dtype).to(device)
+    results = []
+    for fused in (True, False):
+        x_ = x.detach().clone().requires_grad_()
+        if fused:
+            out = alexnet_fast.relu_lrn_max_pool2d(x_, 3, 1.0, 0.75, 1.0, backend=backend)
+        else:
+            out = alexnet_fast.max_pool2d(alexnet_fast.relu_lrn(x_, 3, 1.0, 0.75, 1.0, backend=backend), 3, 2,
+                                          backend=backend)
+        out.backward(grad)
+        results.append((out.detach(), x_.grad))
+    (out, dx), (chain_out, chain_dx) = results
+    assert torch.equal(out, chain_out)
+    assert torch.equal(dx, chain_dx), (dx != chain_dx).nonzero()[:5]
+
+
+@pytest.mark.parametrize("device,backend", FAST_BACKENDS)
+def test_rounding_tie_goes_to_the_first_element(device, backend):
+    """bfloat16 [1.6171875, 1.609375] (size 1, alpha 1, beta 0.75, k 1, pool (1, 2)): the LRN
+    values differ in float32 but round to the same bfloat16; the chain, and so the fused op,
+    send the gradient to the first one."""
+    x = torch.tensor([1.6171875, 1.609375], dtype=torch.bfloat16).view(1, 1, 1, 2).to(device).requires_grad_()
+    out = alexnet_fast.relu_lrn_max_pool2d(x, 1, 1.0, 0.75, 1.0, kernel_size=(1, 2), stride=(1, 2),
+                                           backend=backend)
+    out.backward(torch.ones_like(out))
+    dx = x.grad.float().flatten().cpu()
+    assert dx[0] != 0 and dx[1] == 0
+    assert dx[0].item() == pytest.approx(-0.0325, abs=1e-3)
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
@@ -164,7 +220,7 @@ def test_module_and_reference_backend():
 
 def test_bad_arguments():
     x = torch.randn(1, 4, 9, 9)
-    with pytest.raises(ValueError, match=r"size must be an integer >= 1; got 0"):
+    with pytest.raises(ValueError, match=r"size must be an integer in \[1, 2\*\*63 - 1\]; got 0"):
         alexnet_fast.relu_lrn_max_pool2d(x, 0)
     with pytest.raises(ValueError, match=r"x must be 4-D \(N, C, H, W\); got shape \(4, 9, 9\)"):
         alexnet_fast.relu_lrn_max_pool2d(x[0], 5)

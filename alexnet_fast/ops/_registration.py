@@ -11,8 +11,11 @@ operators reuse them. For an op ``name`` this registers:
         an opaque custom_op for CPU tensors under TRITON_INTERPRET=1, so that
         fake-tensor tracing never runs the interpreter
 
-plus the fake kernels of all six and the same autograd formula for the
-three forward ops (each calling its own backend's backward op).
+plus the fake kernels of all six, the same autograd formula for the three
+forward ops (each calling its own backend's backward op), and the same double
+backward for the three backward ops: the derivative of the backward pass,
+written with PyTorch ops (the reference semantics), so that create_graph=True,
+gradgradcheck and torch.func transforms of any order see exact derivatives.
 """
 from __future__ import annotations
 
@@ -41,7 +44,12 @@ def _signature(qualified_name: str) -> inspect.Signature:
     namespace, name = qualified_name.split("::")
     schema = getattr(getattr(torch.ops, namespace), name).default._schema
     parameters = [
-        inspect.Parameter(arg.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_PYTHON_TYPES[str(arg.type)])
+        inspect.Parameter(
+            arg.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=_PYTHON_TYPES[str(arg.type)],
+            default=arg.default_value if arg.has_default_value() else inspect.Parameter.empty,
+        )
         for arg in schema.arguments
     ]
     returns = [_PYTHON_TYPES[str(ret.type)] for ret in schema.returns]
@@ -73,12 +81,15 @@ def register(
     fake_backward: Callable,
     setup_context: Callable,
     backward: Callable,
+    setup_double_backward: Callable,
+    double_backward: Callable,
 ) -> dict[str, OpPair]:
     """Registers ``name``'s ops (see the module docstring).
 
     triton_forward/backward: host functions taking the op's arguments and a
     ``launch`` keyword. backward(ctx, backward_op, *grads) returns the input
-    gradients given the backend's backward op.
+    gradients given the backend's backward op. setup_double_backward and
+    double_backward are the backward op's own setup_context and backward.
     """
     forward_name, backward_name = f"{name}_forward", f"{name}_backward"
     namespace = torch.ops.alexnet_fast
@@ -95,6 +106,7 @@ def register(
             lambda ctx, *grads, _op=pair.backward: backward(ctx, _op, *grads),
             setup_context=setup_context,
         )
+        register_autograd(pair.backward, double_backward, setup_context=setup_double_backward)
     return pairs
 
 

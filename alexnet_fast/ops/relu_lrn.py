@@ -20,9 +20,11 @@ import torch
 from torch import Tensor
 
 from alexnet_fast import reference
-from alexnet_fast._backends import check_floating, resolve_backend
+from alexnet_fast._backends import check_floating, resolve_backend, under_functorch_transform
 from alexnet_fast.kernels.layout import channel_view
 from alexnet_fast.ops._registration import forward_op, register
+
+_INT64_MAX = 2**63 - 1  # the op schemas' int
 
 
 def _triton_forward(x, size, alpha, beta, k, apply_relu, *, launch):
@@ -58,6 +60,26 @@ def _backward(ctx, backward_op, grad):
     return (backward_op(grad, x, *ctx.params),) + (None,) * len(ctx.params)
 
 
+def _setup_double_backward(ctx, inputs, output):
+    grad_out, x, *params = inputs
+    ctx.save_for_backward(grad_out, x)
+    ctx.params = params
+
+
+def _double_backward(ctx, grad_grad_x):
+    """The derivative of (grad_out, x) -> dx, the reference formula's vjp of a vjp."""
+    grad_out, x = ctx.saved_tensors
+    size, alpha, beta, k, apply_relu = ctx.params
+
+    def input_grad(g, x_):
+        _, vjp = torch.func.vjp(lambda t: reference.relu_lrn(t, size, alpha, beta, k, apply_relu), x_)
+        return vjp(g)[0]
+
+    _, vjp = torch.func.vjp(input_grad, grad_out, x)
+    grad_grad_out, grad_x = vjp(grad_grad_x)
+    return (grad_grad_out, grad_x) + (None,) * len(ctx.params)
+
+
 _OPS = register(
     "relu_lrn",
     triton_forward=_triton_forward,
@@ -66,6 +88,8 @@ _OPS = register(
     fake_backward=_fake_backward,
     setup_context=_setup_context,
     backward=_backward,
+    setup_double_backward=_setup_double_backward,
+    double_backward=_double_backward,
 )
 
 
@@ -74,8 +98,8 @@ def _check_args(x, size, alpha, beta, k):
     check_floating(x)
     if x.dim() < 3:
         raise ValueError(f"x must have at least 3 dims (N, C, *); got shape {tuple(x.shape)}")
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        raise ValueError(f"size must be an integer >= 1; got {size!r}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not 1 <= size <= _INT64_MAX:
+        raise ValueError(f"size must be an integer in [1, 2**63 - 1]; got {size!r}")
     for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number; got {value!r}")
@@ -85,7 +109,7 @@ def _lrn(x, size, alpha, beta, k, backend, apply_relu) -> Tensor:
     _check_args(x, size, alpha, beta, k)
     size, alpha, beta, k = int(size), float(alpha), float(beta), float(k)
     backend = resolve_backend(backend, x.device)
-    if backend == "reference":
+    if backend == "reference" or under_functorch_transform(x):
         return reference.relu_lrn(x, size, alpha, beta, k, apply_relu)
     return forward_op(_OPS, backend, x.device)(x, size, alpha, beta, k, apply_relu)
 

@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 from alexnet_fast import reference
-from alexnet_fast._backends import resolve_backend
+from alexnet_fast._backends import resolve_backend, under_functorch_transform
 from alexnet_fast.ops._registration import forward_op, register
-from alexnet_fast.ops.max_pool2d import check_pool_args, fake_pool_outputs, memory_format
+from alexnet_fast.kernels.layout import pool_memory_format, pool_outputs
+from alexnet_fast.ops.max_pool2d import check_pool_args, flat_indices_and_validity
 from alexnet_fast.ops.relu_lrn import _check_args as check_lrn_args
 
 
@@ -38,11 +39,11 @@ def _triton_backward(grad_out, x, argmax, size, alpha, beta, k, kernel_size, str
 
 
 def _fake_forward(x, size, alpha, beta, k, kernel_size, stride, padding, ceil_mode, need_argmax):
-    return fake_pool_outputs(x, kernel_size, stride, padding, [1, 1], ceil_mode, need_argmax)
+    return pool_outputs(x, kernel_size, stride, padding, [1, 1], ceil_mode, need_argmax)
 
 
 def _fake_backward(grad_out, x, argmax, size, alpha, beta, k, kernel_size, stride, padding):
-    return torch.empty_like(x, memory_format=memory_format(x))
+    return torch.empty_like(x, memory_format=pool_memory_format(x))
 
 
 def _setup_context(ctx, inputs, output):
@@ -61,6 +62,34 @@ def _backward(ctx, backward_op, grad_out, _grad_argmax):
     return (backward_op(grad_out, x, argmax, *ctx.params),) + (None,) * 9
 
 
+def _setup_double_backward(ctx, inputs, output):
+    grad_out, x, argmax, *params = inputs
+    ctx.save_for_backward(grad_out, x, argmax)
+    ctx.params = params
+
+
+def _double_backward(ctx, grad_grad_x):
+    """The derivative of (grad_out, x) -> dx with the pooling route fixed by argmax:
+    the reference formula's vjp of a vjp (the max-pool is then a gather)."""
+    grad_out, x, argmax = ctx.saved_tensors
+    size, alpha, beta, k, kernel_size, stride, padding = ctx.params
+    n, c, height, width = x.shape
+    flat, valid = flat_indices_and_validity(argmax, height, width, kernel_size, stride, padding, [1, 1])
+    flat = flat.reshape(n, c, -1)
+
+    def routed(x_):
+        normalised = reference.relu_lrn(x_, size, alpha, beta, k, True).reshape(n, c, -1)
+        return torch.where(valid, normalised.gather(2, flat).view_as(valid), 0)
+
+    def input_grad(g, x_):
+        _, vjp = torch.func.vjp(routed, x_)
+        return vjp(g)[0]
+
+    _, vjp = torch.func.vjp(input_grad, grad_out, x)
+    grad_grad_out, grad_x = vjp(grad_grad_x)
+    return (grad_grad_out, grad_x) + (None,) * 8
+
+
 _OPS = register(
     "relu_lrn_max_pool2d",
     triton_forward=_triton_forward,
@@ -69,6 +98,8 @@ _OPS = register(
     fake_backward=_fake_backward,
     setup_context=_setup_context,
     backward=_backward,
+    setup_double_backward=_setup_double_backward,
+    double_backward=_double_backward,
 )
 
 
@@ -97,7 +128,7 @@ def relu_lrn_max_pool2d(
     check_lrn_args(x, size, alpha, beta, k)
     size, alpha, beta, k = int(size), float(alpha), float(beta), float(k)
     backend = resolve_backend(backend, x.device)
-    if backend == "reference":
+    if backend == "reference" or under_functorch_transform(x):
         return reference.relu_lrn_max_pool2d(x, size, alpha, beta, k, kernel, stride, padding, bool(ceil_mode))
     need_argmax = torch.is_grad_enabled() and x.requires_grad
     forward = forward_op(_OPS, backend, x.device)

@@ -6,10 +6,10 @@
 //   out   = max_pool2d(y, kernel, stride, padding, ceil_mode), dilation 1
 //
 // The LRN values come from the row functions of lrn_rows.h, which
-// relu_lrn_kernel.cpp uses too, so y agrees bitwise with relu_lrn_forward in
-// float32/float64. The max-pool fold compares these fp32
-// (float64 for double) LRN values, NOT values rounded to the storage type
-// first, and stores the winner rounded to the storage type. Max rule as
+// relu_lrn_kernel.cpp uses too, so y agrees bitwise with relu_lrn_forward.
+// The max-pool fold compares y rounded to the storage type (a no-op for
+// float32/float64), as max_pool2d(relu_lrn(x)) compares the stored values:
+// the same maximum and the same argmax in every dtype. Max rule as
 // PyTorch / max_pool2d_kernel.cpp: maxval = -inf, maxpos = first in-bounds
 // position, rows then columns, update when (val > maxval) || isnan(val);
 // argmax = i*kW + j (uint8 when kH*kW <= 256, else int32).
@@ -37,8 +37,9 @@
 // recomputed from x:
 //   dx_j = relu'(x_j) (g_j p_j - (2 alpha beta / size) a_j sum_{i in W'(j)} t_i),
 //   t_i = g_i a_i s_i^(-beta-1) = (a_i * (g_i p_i)) * (1/s_i)
-// with the row functions of lrn_rows.h, so dx is bitwise
-// relu_lrn_backward(max_pool2d_backward(grad_out, argmax)) in float32/64.
+// with the row functions of lrn_rows.h. g_lrn is rounded to the storage type
+// first, as max_pool2d_backward stores it, so dx is bitwise
+// relu_lrn_backward(max_pool2d_backward(grad_out, argmax)) in every dtype.
 // No atomics, each dx element written once: bitwise repeatable for any number
 // of threads.
 //
@@ -50,6 +51,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include "../pool_geometry.h"
 #include "lrn_rows.h"
 #include "output_allocator.h"
 
@@ -142,12 +144,6 @@ int64_t div_floor(int64_t a, int64_t b) {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-int64_t pooling_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, bool ceil_mode) {
-  int64_t out = div_floor(in + 2 * pad - (k - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
-}
-
 struct Geom {
   int64_t N, C, H, W, OH, OW, kH, kW, sH, sW, pH, pW;
   // Output rows [oh0, oh1) need input rows [in_lo, in_hi) (clipped).
@@ -192,6 +188,18 @@ struct PosTable {
 template <typename scalar_t, typename acc_t>
 AF_INLINE scalar_t to_storage(acc_t v) {
   return static_cast<scalar_t>(v);
+}
+
+// float16/bfloat16: the LRN values are pooled, and the pooled gradients fed to
+// the LRN backward, rounded to the storage type, exactly as the unfused chain
+// relu_lrn -> max_pool2d stores and reloads them: the maximum (and so the
+// gradient's route) is the one of the rounded values, and ties that the
+// rounding makes go to the first element, as in max_pool2d.
+template <typename scalar_t, typename acc_t>
+AF_INLINE void round_to_storage(acc_t* values, int64_t n) {
+  if constexpr (!std::is_same_v<scalar_t, acc_t>) {
+    for (int64_t q = 0; q < n; ++q) values[q] = static_cast<acc_t>(static_cast<scalar_t>(values[q]));
+  }
 }
 
 // Band sizes: the forward buffer holds C x rows x W values; keep it near
@@ -304,18 +312,23 @@ struct ForwardNCHW {
   Ring<acc_t> sq;
   std::vector<const acc_t*> window;
   std::vector<int64_t> colmap;   // column iw -> position in a buffer row
+  std::vector<int64_t> column_of_slot;  // its inverse
   std::vector<int64_t> jofs;     // window column j -> offset + ow in a buffer row
   int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
 
   ForwardNCHW(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
-      : g(g_), prm(prm_), sq(prm_.size, kTile), window(prm_.size) {
+      : g(g_), prm(prm_), sq(prm_.ring_slots(g_.C), kTile), window(prm_.window) {
     max_rows = band_input_rows(g, band);
     buf.resize(g.C * max_rows * g.W);
     std::vector<int64_t> phase_off(g.sW + 1, 0);
     for (int64_t ph = 0; ph < g.sW; ++ph)
       phase_off[ph + 1] = phase_off[ph] + (g.W > ph ? (g.W - ph + g.sW - 1) / g.sW : 0);
     colmap.resize(g.W);
-    for (int64_t iw = 0; iw < g.W; ++iw) colmap[iw] = phase_off[iw % g.sW] + iw / g.sW;
+    column_of_slot.resize(g.W);
+    for (int64_t iw = 0; iw < g.W; ++iw) {
+      colmap[iw] = phase_off[iw % g.sW] + iw / g.sW;
+      column_of_slot[colmap[iw]] = iw;
+    }
     jofs.resize(g.kW);
     for (int64_t j = 0; j < g.kW; ++j) {
       const int64_t d = j - g.pW;
@@ -352,6 +365,15 @@ struct ForwardNCHW {
         for (int64_t j = wlo; j <= whi; ++j) window[j - wlo] = sq[j];
         acc_t* a = b + c * L + t0;
         forward_row<kPower>(window.data(), whi - wlo + 1, a, a, n, prm);
+        // Buffer position t0 + q is input row lo + (t0 + q) / W at the column
+        // whose phase-major slot is (t0 + q) % W.
+        lrn::repair_row(a, n, [&](int64_t q, double& value) {
+          const int64_t t = t0 + q;
+          const scalar_t* px = x_n + (lo + t / W) * W + column_of_slot[t % W];
+          return lrn_output_wide_range(
+              c, prm.wide, [&](int64_t m) { return lrn::activation_value<true>(px[m * H * W]); }, value);
+        });
+        round_to_storage<scalar_t>(a, n);
       }
     }
     // 3. Pool.
@@ -492,7 +514,13 @@ struct ForwardNHWC {
       acc_t* a = b + q * C;
       for (int64_t c = 0; c < C; ++c) a[c] = static_cast<acc_t>(xs[q * C + c]);
       activation_row(a, sq.values(), C);
-      forward_row<kPower>(sq.rows.data(), prm.size, a, a, C, prm);
+      forward_row<kPower>(sq.rows.data(), prm.window, a, a, C, prm);
+      // Element c of this row is channel c of pixel q.
+      lrn::repair_row(a, C, [&](int64_t c, double& value) {
+        return lrn_output_wide_range(
+            c, prm.wide, [&](int64_t m) { return lrn::activation_value<true>(xs[q * C + m]); }, value);
+      });
+      round_to_storage<scalar_t>(a, C);
     }
     for (int64_t oh = oh0; oh < oh1; ++oh) {
       const int64_t ih0 = oh * g.sH - g.pH;
@@ -541,12 +569,12 @@ struct BackwardNCHW {
         pt(g_),
         gbuf(g_.C * band * g_.W),
         tile(std::min<int64_t>(kTile, band * g_.W)),
-        a(prm_.size, tile),
-        sq(prm_.size, tile),
-        gp(prm_.size, tile),
-        t(prm_.size, tile),
+        a(prm_.ring_slots(g_.C), tile),
+        sq(prm_.ring_slots(g_.C), tile),
+        gp(prm_.ring_slots(g_.C), tile),
+        t(prm_.ring_slots(g_.C), tile),
         xbuf(tile),
-        window(prm_.size) {}
+        window(prm_.window) {}
 
   void operator()(const scalar_t* go_n, const index_t* am_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
                   int64_t hi) {
@@ -584,6 +612,7 @@ struct BackwardNCHW {
           if (r >= 0 && r < hi - lo && iw >= 0 && iw < W) gc[r * W + iw] += static_cast<acc_t>(go_n[base + ow]);
         }
       }
+      round_to_storage<scalar_t>(gc, L);
     };
     // relu_lrn backward over the band's positions (contiguous per channel),
     // in tiles of at most kTile positions: the four rings (4 x 2^m x tile
@@ -592,6 +621,9 @@ struct BackwardNCHW {
       const int64_t n = std::min(tile, L - t0);
       const scalar_t* xs = x_n + lo * W + t0;
       scalar_t* dxp = dx_n + lo * W + t0;
+      x_tile = xs;
+      g_tile = gb + t0;
+      band_positions = L;
       for (int64_t c = 0; c < std::min(prm.after, C); ++c) load(xs, c, n);
       for (int64_t i = 0; i < C; ++i) {
         // The channel rows are H*W apart: request them a few channels early.
@@ -626,13 +658,22 @@ struct BackwardNCHW {
     const int64_t wlo = std::max<int64_t>(j - prm.after, 0);
     const int64_t whi = std::min(j + prm.before, g.C - 1);
     for (int64_t i = wlo; i <= whi; ++i) window[i - wlo] = t[i];
-    if constexpr (std::is_same_v<scalar_t, acc_t>) {
-      input_grad_row(window.data(), whi - wlo + 1, a[j], gp[j], dxp + j * S, n, prm.grad_coef);
-    } else {
-      input_grad_row(window.data(), whi - wlo + 1, a[j], gp[j], xbuf.data(), n, prm.grad_coef);
+    acc_t* out = std::is_same_v<scalar_t, acc_t> ? reinterpret_cast<acc_t*>(dxp + j * S) : xbuf.data();
+    input_grad_row(window.data(), whi - wlo + 1, a[j], gp[j], out, n, prm.grad_coef);
+    // Element q of this row is channel j at position q of the tile.
+    lrn::repair_row(out, n, [&](int64_t q, double& value) {
+      return lrn_input_grad_wide_range(
+          j, prm.wide, /*apply_relu=*/true, [&](int64_t m) { return lrn::activation_value<true>(x_tile[m * S + q]); },
+          [&](int64_t i) { return static_cast<double>(g_tile[i * band_positions + q]); }, value);
+    });
+    if constexpr (!std::is_same_v<scalar_t, acc_t>) {
       for (int64_t q = 0; q < n; ++q) dxp[j * S + q] = static_cast<scalar_t>(xbuf[q]);
     }
   }
+
+  const scalar_t* x_tile = nullptr;  // the tile's x and g_lrn at channel 0, for the repair
+  const acc_t* g_tile = nullptr;
+  int64_t band_positions = 0;        // g_lrn's channel stride
 };
 
 template <Power kPower, typename scalar_t, typename index_t>
@@ -678,16 +719,22 @@ struct BackwardNHWC {
         }
       }
     }
+    round_to_storage<scalar_t>(gb, P * C);
     const scalar_t* xs = x_n + lo * W * C;
     scalar_t* dxp = dx_n + lo * W * C;
     for (int64_t q = 0; q < P; ++q) {
       for (int64_t c = 0; c < C; ++c) a[c] = static_cast<acc_t>(xs[q * C + c]);
       activation_row(a.data(), sq.values(), C);
-      gradient_terms_row<kPower>(sq.rows.data(), prm.size, a.data(), gb + q * C, gp.data(), t.values(), C, prm);
-      if constexpr (std::is_same_v<scalar_t, acc_t>) {
-        input_grad_row(t.rows.data(), prm.size, a.data(), gp.data(), dxp + q * C, C, prm.grad_coef);
-      } else {
-        input_grad_row(t.rows.data(), prm.size, a.data(), gp.data(), out.data(), C, prm.grad_coef);
+      gradient_terms_row<kPower>(sq.rows.data(), prm.window, a.data(), gb + q * C, gp.data(), t.values(), C, prm);
+      acc_t* dst = std::is_same_v<scalar_t, acc_t> ? reinterpret_cast<acc_t*>(dxp + q * C) : out.data();
+      input_grad_row(t.rows.data(), prm.window, a.data(), gp.data(), dst, C, prm.grad_coef);
+      // Element c of this row is channel c of one pixel.
+      lrn::repair_row(dst, C, [&](int64_t c, double& value) {
+        return lrn_input_grad_wide_range(
+            c, prm.wide, /*apply_relu=*/true, [&](int64_t m) { return lrn::activation_value<true>(xs[q * C + m]); },
+            [&](int64_t i) { return static_cast<double>(gb[q * C + i]); }, value);
+      });
+      if constexpr (!std::is_same_v<scalar_t, acc_t>) {
         for (int64_t c = 0; c < C; ++c) dxp[q * C + c] = static_cast<scalar_t>(out[c]);
       }
     }
@@ -700,6 +747,8 @@ struct BackwardNHWC {
 template <typename F>
 void dispatch_power(double beta, const F& f) {
   switch (classify_beta(beta)) {
+    case Power::kZero:
+      return f(std::integral_constant<Power, Power::kZero>{});
     case Power::kThreeQuarters:
       return f(std::integral_constant<Power, Power::kThreeQuarters>{});
     case Power::kHalf:
@@ -711,30 +760,11 @@ void dispatch_power(double beta, const F& f) {
   }
 }
 
-void check_args(const char* op, int64_t size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                at::IntArrayRef padding) {
-  TORCH_CHECK(size >= 1, op, ": size must be >= 1, got size=", size);
-  TORCH_CHECK(kernel_size.size() == 2 && stride.size() == 2 && padding.size() == 2, op,
-              ": kernel_size, stride and padding must have 2 elements, got kernel_size=", kernel_size,
-              ", stride=", stride, ", padding=", padding);
-  for (int d = 0; d < 2; ++d) {
-    TORCH_CHECK(kernel_size[d] >= 1, op, ": kernel_size must be >= 1, got kernel_size=", kernel_size);
-    TORCH_CHECK(stride[d] >= 1, op, ": stride must be >= 1, got stride=", stride);
-    TORCH_CHECK(padding[d] >= 0 && padding[d] <= kernel_size[d] / 2, op,
-                ": pad should be at most half of kernel size, got padding=", padding,
-                " with kernel_size=", kernel_size);
-  }
-}
-
-Geom make_geom(int64_t N, int64_t C, int64_t H, int64_t W, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-               at::IntArrayRef padding, bool ceil_mode) {
+Geom make_geom(const at::Tensor& x, const PoolWindow& w, std::pair<int64_t, int64_t> pooled) {
   Geom g;
-  g.N = N, g.C = C, g.H = H, g.W = W;
-  g.kH = kernel_size[0], g.kW = kernel_size[1];
-  g.sH = stride[0], g.sW = stride[1];
-  g.pH = padding[0], g.pW = padding[1];
-  g.OH = pooling_output_size(H, g.kH, g.pH, g.sH, ceil_mode);
-  g.OW = pooling_output_size(W, g.kW, g.pW, g.sW, ceil_mode);
+  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.kH = w.kH, g.kW = w.kW, g.sH = w.sH, g.sW = w.sW, g.pH = w.pH, g.pW = w.pW;
+  g.OH = pooled.first, g.OW = pooled.second;
   return g;
 }
 
@@ -757,13 +787,10 @@ std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Ten
   TORCH_CHECK(x_in.dim() == 4, op, ": x must be 4-D (N, C, H, W), got x.dim()=", x_in.dim());
   TORCH_CHECK(at::isFloatingType(x_in.scalar_type()), op,
               ": x must be float32, float64, float16 or bfloat16, got x.dtype=", x_in.scalar_type());
-  check_args(op, size, kernel_size, stride, padding);
-  const Geom g = make_geom(x_in.size(0), x_in.size(1), x_in.size(2), x_in.size(3), kernel_size, stride, padding,
-                           ceil_mode);
-  TORCH_CHECK(g.OH >= 1 && g.OW >= 1, op, ": output size must be >= 1, got (", g.OH, ", ", g.OW,
-              ") for input (", g.H, ", ", g.W, "), kernel_size=", kernel_size, ", stride=", stride,
-              ", padding=", padding, ", ceil_mode=", ceil_mode);
-  const bool wide = g.kH * g.kW > 256;
+  TORCH_CHECK(size >= 1, op, ": size must be >= 1, got size=", size);
+  const PoolWindow w = check_pool_window(op, kernel_size, stride, padding);
+  const Geom g = make_geom(x_in, w, pooled_size(op, x_in.size(2), x_in.size(3), w, ceil_mode));
+  const bool wide = w.position_dtype() == at::kInt;
   bool cl = false;
   const at::Tensor x = dense_4d(x_in, cl);
   const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
@@ -776,7 +803,7 @@ std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Ten
   const int64_t bands = (g.OH + band - 1) / band;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_forward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const Params<acc_t> prm(size, alpha, beta, k);
+    const Params<acc_t> prm(lrn_constants(size, g.C, alpha, beta, k));
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
     const int64_t in_img = g.C * g.H * g.W, out_img = g.C * g.OH * g.OW;
@@ -828,13 +855,13 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
               grad_out_in.scalar_type(), " must equal x dtype ", x_in.scalar_type());
   TORCH_CHECK(argmax_in.size(0) == x_in.size(0) && argmax_in.size(1) == x_in.size(1), op,
               ": argmax (N, C) must match x, got argmax ", argmax_in.sizes(), " and x ", x_in.sizes());
-  check_args(op, size, kernel_size, stride, padding);
-  Geom g = make_geom(x_in.size(0), x_in.size(1), x_in.size(2), x_in.size(3), kernel_size, stride, padding, false);
-  g.OH = argmax_in.size(2), g.OW = argmax_in.size(3);
-  const bool wide = g.kH * g.kW > 256;
-  TORCH_CHECK(argmax_in.scalar_type() == (wide ? at::kInt : at::kByte), op, ": argmax must be ",
-              (wide ? "int32" : "uint8"), " for kernel_size=", kernel_size, ", got argmax.dtype=",
-              argmax_in.scalar_type());
+  TORCH_CHECK(size >= 1, op, ": size must be >= 1, got size=", size);
+  const PoolWindow w = check_pool_window(op, kernel_size, stride, padding);
+  check_pooled_size(op, x_in.size(2), x_in.size(3), argmax_in.size(2), argmax_in.size(3), w);
+  const Geom g = make_geom(x_in, w, {argmax_in.size(2), argmax_in.size(3)});
+  const bool wide = w.position_dtype() == at::kInt;
+  TORCH_CHECK(argmax_in.scalar_type() == w.position_dtype(), op, ": argmax must be ", w.position_dtype(),
+              " for kernel_size=", kernel_size, ", got argmax.dtype=", argmax_in.scalar_type());
   // dx in x's memory format; argmax and grad_out matched to it.
   bool cl = false;
   const at::Tensor x = dense_4d(x_in, cl);
@@ -848,7 +875,7 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
   const int64_t bands = (g.H + band - 1) / band;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const Params<acc_t> prm(size, alpha, beta, k);
+    const Params<acc_t> prm(lrn_constants(size, g.C, alpha, beta, k));
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* gop = go.const_data_ptr<scalar_t>();
     scalar_t* dxp = dx.mutable_data_ptr<scalar_t>();
