@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import alexnet_fast
-from alexnet_fast import benchmarks, cli
+from alexnet_fast import bench_report, bench_run, benchmarks, cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -61,7 +61,7 @@ def test_quick_run_writes_json_png_and_tables(tmp_path, capsys):
     assert "Operators:" in out and "relu_lrn" in out
     assert png_path.read_bytes()[:8] == PNG_SIGNATURE and png_path.stat().st_size > 1000
 
-    cli.print_report(report, markdown=True)
+    bench_report.print_report(report, markdown=True)
     markdown = capsys.readouterr().out
     assert "| op | case | mode | provider | median ms |" in markdown
     assert markdown.count("\n| relu_lrn |") == 2 * len(benchmarks.MODES) * (1 + len(fast))
@@ -114,7 +114,7 @@ def test_timing_statistics():
 
 
 def test_speedups_are_ratios_of_medians():
-    rows = cli._with_speedups([dict(provider="eager", median_ms=6.0), dict(provider="compile", median_ms=3.0),
+    rows = bench_run.with_speedups([dict(provider="eager", median_ms=6.0), dict(provider="compile", median_ms=3.0),
                                dict(provider="cpu", median_ms=2.0), dict(provider="cuda", error="x")])
     assert [r["speedup_vs_eager"] for r in rows] == [1.0, 2.0, 3.0, None]
     assert [r["speedup_vs_compile"] for r in rows] == [0.5, 1.0, 1.5, None]

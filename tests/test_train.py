@@ -18,7 +18,9 @@ import torch
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-from alexnet_fast.train import cli, data as D, engine  # noqa: E402
+from alexnet_fast.cli import build_parser, main, train as cli  # noqa: E402
+from alexnet_fast.train import data as D  # noqa: E402
+from alexnet_fast.train.demo import TinyNet, make_synthetic_dataset  # noqa: E402
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -44,7 +46,7 @@ def restore_torch_state():
 
 
 def _run(argv) -> int:
-    return cli.main(["train", *map(str, argv)])
+    return main(["train", *map(str, argv)])
 
 
 def _steps(path: Path) -> list[tuple[str, str, float]]:
@@ -56,7 +58,7 @@ def _steps(path: Path) -> list[tuple[str, str, float]]:
 def shapes(tmp_path_factory) -> Path:
     """A small synthetic ImageFolder dataset at 64 px (for the fast runs)."""
     root = tmp_path_factory.mktemp("shapes")
-    D.make_synthetic_dataset(root, classes=3, train_per_class=8, val_per_class=3, size=64, seed=1, log=lambda m: None)
+    make_synthetic_dataset(root, classes=3, train_per_class=8, val_per_class=3, size=64, seed=1, log=lambda m: None)
     return root
 
 
@@ -166,7 +168,7 @@ def test_rescale_centre_crop_and_stats(tmp_path):
 
 def test_dataset_paper_pipeline_on_real_images(shapes, tmp_path):
     root = tmp_path / "data"
-    D.make_synthetic_dataset(root, classes=2, train_per_class=2, val_per_class=1, seed=3, log=lambda m: None)
+    make_synthetic_dataset(root, classes=2, train_per_class=2, val_per_class=1, seed=3, log=lambda m: None)
     train, val, problems = D.scan_dataset(root)
     assert problems == [] and train.classes == ["circle", "stripes"] and len(train.samples) == 4
     stats, _ = D.compute_stats(train.samples)
@@ -318,14 +320,14 @@ def test_ddp_two_processes_gloo(shapes, tmp_path):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     single = torch.load(single_dir / "params-rank0.pt")
-    initial = engine.TinyNet(3).state_dict()
+    initial = TinyNet(3).state_dict()
     for key in single:
         assert torch.allclose(single[key], rank0[key], atol=1e-6, rtol=1e-5), key
     assert any(not torch.equal(single[k], initial[k]) for k in single)
 
 
 def test_defaults_paper_with_data_and_demo_without():
-    parser = cli.build_parser()
+    parser = build_parser()
     paper = cli.finish_args(parser.parse_args(["train", "--data", "somewhere"]))
     assert (paper.model, paper.lr, paper.batch_size, paper.momentum, paper.weight_decay, paper.epochs) == (
         "paper", 0.01, 128, 0.9, 5e-4, 90)

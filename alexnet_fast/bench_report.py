@@ -1,0 +1,217 @@
+"""How a benchmark report is shown: the operators' and the model's tables
+(rich, plain text or Markdown), the notes, and a bar chart of the speed-ups.
+
+A report is the dict made by alexnet_fast.bench_run (``meta``, ``ops``,
+``copy``, ``model``); :func:`reports_from_pytest_benchmark` makes the same
+from a pytest-benchmark JSON of benches/, so both are shown alike.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from alexnet_fast import benchmarks
+from alexnet_fast.bench_run import with_speedups
+
+Table = tuple[str, list[str], list[list[str]], list[str]]  # title, headers, rows, footnotes
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    decimals = 0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3
+    return f"{value:.{decimals}f}"
+
+
+def _percent(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}%" if value >= 10 else f"{value:.2g}%"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def op_table(report: dict) -> Table:
+    """The operators' table."""
+    headers = ["op", "case", "mode", "provider", "median ms", "IQR ms", "GB/s", "% copy", "vs eager", "vs compile"]
+    rows = []
+    for row in report["ops"]:
+        head = [row["op"], f"{row['case']} {'x'.join(map(str, row['shape']))}", row["mode"], row["provider"]]
+        if row["error"]:
+            rows.append(head + ["failed", "", "", "", "", ""])
+            continue
+        rows.append(head + [_ms(row["median_ms"]), f"{_ms(row['q25_ms'])}-{_ms(row['q75_ms'])}",
+                            f"{row['gbps']:.3g}", _percent(row["pct_of_copy"]),
+                            _ratio(row["speedup_vs_eager"]), _ratio(row["speedup_vs_compile"])])
+    settings = report["meta"]["settings"]
+    title = (f"Operators: {settings['dtype']} on {report['meta']['device_name']} ({report['meta']['device']}), "
+             f"batch {settings['op_batch']}, median of {settings['repeats']}"
+             f"{'+' if settings['min_time'] else ''} timed calls after {settings['warmup']} warm-up")
+    copies = ", ".join(f"{c['case']} {c['gbps']:.3g}" for c in report["copy"])
+    footnotes = [f"copy GB/s (the 100% of % copy): {copies}" if copies else "no operators timed",
+                 "vs X: X's median / this median (above 1: faster than X)"]
+    return title, headers, rows, footnotes
+
+
+def model_table(report: dict) -> Table:
+    """The model's table."""
+    headers = ["provider", "mode", "batch", "mean +- std ms", "median ms", "images/s", "peak memory"]
+    rows = []
+    for row in report["model"]:
+        head = [row["provider"], row["mode"], str(row["batch"])]
+        if row["error"]:
+            rows.append(head + ["failed", "", "", ""])
+            continue
+        memory = "n/a" if row["peak_memory_bytes"] is None else f"{row['peak_memory_bytes'] / 2**20:.0f} MiB"
+        rows.append(head + [f"{_ms(row['mean_ms'])} +- {_ms(row['std_ms'])}", _ms(row["median_ms"]),
+                            f"{row['images_per_s']:.1f}", memory])
+    settings = report["meta"]["settings"]
+    batch = f"batch {settings['model_batch']}"
+    if report["meta"]["device"] == "cpu" and settings["model_batch"] < 32:
+        batch += " (the classic benchmark's is 32: smaller to finish in minutes on a CPU; set --batch-size)"
+    size = benchmarks.MODEL_IMAGE_SIZE
+    title = (f"AlexNet (paper variant, {size}x{size}, float32) on {report['meta']['device_name']}: "
+             f"{settings['model_steps']} steps after {settings['model_warmup']} warm-up")
+    kind = next((row["peak_memory_kind"] for row in report["model"] if not row["error"]), "n/a")
+    footnotes = [
+        "eval() mode (dropout off) so that every provider computes the same function; "
+        "forward_backward: cross-entropy loss, grads set to None each step",
+        batch,
+        f"peak memory: {kind} during one step, above the weights and batch allocated before it",
+        "fast: alexnet(backend='auto'); reference: plain PyTorch layers; +compile: torch.compile, compiled in warm-up",
+    ]
+    return title, headers, rows, footnotes
+
+
+def print_report(report: dict, markdown: bool = False) -> None:
+    """The tables (rich, else plain text; Markdown with ``markdown``) and notes, on stdout."""
+    tables = [op_table(report)] if report["ops"] or report["copy"] else []
+    tables += [model_table(report)] if report["model"] else []
+    render = _markdown if markdown else _rich if importlib.util.find_spec("rich") else _plain_text
+    for title, headers, rows, footnotes in tables:
+        render(title, headers, rows, footnotes)
+    notes = report["meta"]["notes"]
+    if notes:
+        print("\n".join(["", "Notes:", *(f"- {note}" for note in notes)]))
+
+
+def _markdown(title, headers, rows, footnotes) -> None:
+    numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+    lines = [f"### {title}", "", "| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += [""] + [f"{note}  " for note in footnotes] + [""]
+    print("\n".join(lines))
+
+
+def _rich(title, headers, rows, footnotes) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=title, caption="\n".join(footnotes), caption_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if all(_is_number(row[i]) for row in rows) else "left")
+    previous = None
+    for row in rows:
+        if previous is not None and row[:2] != previous[:2]:
+            table.add_section()
+        table.add_row(*row, style="red" if "failed" in row else None)
+        previous = row
+    Console(width=None if sys.stdout.isatty() else 200).print(table)  # files and logs: no wrapping at 80
+
+
+def _plain_text(title, headers, rows, footnotes) -> None:
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells):
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    print("\n".join(["", title, line(headers), line(["-" * w for w in widths]), *map(line, rows), *footnotes]))
+
+
+def _is_number(cell: str) -> bool:
+    return cell[:1].isdigit() or cell in ("-", "", "failed")
+
+
+def plot_speedups(rows: list[dict], path: Path, title: str) -> None:
+    """A PNG, one panel per mode: each provider's speed-up against eager
+    PyTorch at each op case (bars, log scale), eager's 1x as a dashed line."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    from matplotlib.ticker import FuncFormatter
+
+    providers = list(dict.fromkeys(row["provider"] for row in rows if row["provider"] != "eager"))
+    cases = list(dict.fromkeys(row["case"] for row in rows))
+    figure = Figure(figsize=(max(6.0, 1.2 * len(cases) + 2), 3 * len(benchmarks.MODES)), layout="constrained")
+    axes = figure.subplots(len(benchmarks.MODES), 1, sharex=True, squeeze=False)[:, 0]
+    width = 0.8 / max(1, len(providers))
+    for ax, mode in zip(axes, benchmarks.MODES):
+        speedup = {(r["case"], r["provider"]): r["speedup_vs_eager"] for r in rows if r["mode"] == mode}
+        for i, provider in enumerate(providers):
+            points = [(c, speedup[case, provider]) for c, case in enumerate(cases) if speedup.get((case, provider))]
+            if points:
+                bars = ax.bar([c + (i - (len(providers) - 1) / 2) * width for c, _ in points],
+                              [v - 1 for _, v in points], width, bottom=1, label=provider)  # from 1x
+                ax.bar_label(bars, labels=[f"{v:.2g}x" for _, v in points], fontsize=7)
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.set_ylabel(f"{mode}\nspeed-up vs eager")
+    axes[-1].set_xticks(range(len(cases)), cases, rotation=20, ha="right")
+    if providers:
+        axes[0].legend(title="provider", fontsize=8)
+    figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+
+
+# --- pytest-benchmark ----------------------------------------------------------
+def reports_from_pytest_benchmark(data: dict) -> list[dict]:
+    """The reports (one per dtype) of a pytest-benchmark JSON of benches/:
+    its op, copy and model benchmarks as the rows of `alexnet-fast bench`."""
+    parts: dict[str, dict[str, list]] = defaultdict(lambda: dict(ops=[], copy=[], model=[]))
+    for bench in data["benchmarks"]:
+        extra, stats = bench["extra_info"], bench["stats"]
+        dtype = extra["dtype"].removeprefix("torch.")
+        timing = dict(median_ms=stats["median"] * 1e3, q25_ms=stats["q1"] * 1e3, q75_ms=stats["q3"] * 1e3,
+                      mean_ms=stats["mean"] * 1e3, std_ms=stats["stddev"] * 1e3, repeats=stats["rounds"], error=None)
+        if extra["provider"] == "copy":
+            parts[dtype]["copy"].append(dict(case=extra["case"], shape=extra["shape"], dtype=dtype,
+                                             median_ms=timing["median_ms"], gbps=extra["bytes"] / stats["median"] / 1e9))
+        elif extra["op"] == "alexnet-paper":
+            parts[dtype]["model"].append(dict(timing, provider=extra["provider"], mode=extra["mode"],
+                                              batch=extra["batch"], images_per_s=extra["batch"] / stats["mean"],
+                                              peak_memory_bytes=None, peak_memory_kind="n/a"))
+        else:
+            parts[dtype]["ops"].append(dict(timing, op=extra["op"], case=extra["case"], shape=extra["shape"],
+                                            dtype=dtype, mode=extra["mode"], provider=extra["provider"],
+                                            bytes=extra["bytes"], gbps=extra["bytes"] / stats["median"] / 1e9))
+    device = next((b["extra_info"].get("device", "cpu") for b in data["benchmarks"]), "cpu")
+    return [_pytest_report(data, device, dtype, **rows) for dtype, rows in parts.items()]
+
+
+def _pytest_report(data: dict, device: str, dtype: str, ops: list, copy: list, model: list) -> dict:
+    info = data["machine_info"]
+    copy_gbps = {tuple(row["shape"]): row["gbps"] for row in copy}
+    case_order = {case.name: i for i, case in enumerate(benchmarks.op_cases(1))}
+    groups: dict[tuple, list[dict]] = defaultdict(list)  # the rows compared with each other, in the CLI's order
+    for row in ops:
+        row["copy_gbps"] = copy_gbps.get(tuple(row["shape"]))
+        row["pct_of_copy"] = 100 * row["gbps"] / row["copy_gbps"] if row["copy_gbps"] else None
+        groups[case_order.get(row["case"], len(case_order)), row["case"], benchmarks.MODES.index(row["mode"])].append(row)
+    ops = [row for key in sorted(groups) for row in with_speedups(groups[key])]
+    model.sort(key=lambda row: (row["provider"], benchmarks.MODEL_MODES.index(row["mode"])))
+
+    def rounds(rows):
+        return "/".join(map(str, sorted({row["repeats"] for row in rows}))) or "0"
+
+    # conftest.py's run_benchmark: two untimed calls, then one warm-up round
+    settings = dict(dtype=dtype, op_batch=info.get("batch"), repeats=rounds(ops), min_time=0, warmup="2+1",
+                    model_batch=model[0]["batch"] if model else None, model_steps=rounds(model), model_warmup="2+1")
+    note = (f"pytest-benchmark run of {data.get('datetime')}: torch {info.get('torch')}, triton {info.get('triton')}, "
+            f"{info.get('threads')} threads")
+    meta = dict(device=device, device_name=info.get("device") or device, settings=settings, notes=[note])
+    return dict(meta=meta, ops=ops, copy=copy, model=model)

@@ -1,0 +1,226 @@
+"""The run of `alexnet-fast bench`: times every op case x mode x provider and
+the model, and returns the report (a JSON-able dict: ``meta``, ``ops``,
+``copy``, ``model``). What one timed call does is defined in
+alexnet_fast.benchmarks; how the report is shown, in alexnet_fast.bench_report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from alexnet_fast import benchmarks
+from alexnet_fast.progress import Progress
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What one run measures."""
+
+    device: torch.device
+    dtype: torch.dtype
+    ops: tuple[str, ...]
+    op_batch: int
+    warmup: int
+    repeats: int
+    min_time: float  # seconds: fast ops get more repeats (see benchmarks.time_workload)
+    model: bool
+    model_batch: int
+    model_warmup: int
+    model_steps: int
+    compile: bool
+    quick: bool = False
+
+
+def default_sizes(device: torch.device, quick: bool) -> dict:
+    """A full run in a few minutes on a 2-core CPU (small batches there), the
+    classic sizes on a GPU; ``quick``: tiny batches and few repeats."""
+    if quick:
+        return dict(op_batch=2, warmup=1, repeats=3, min_time=0.0, model_batch=2, model_warmup=1, model_steps=3)
+    if device.type == "cuda":
+        return dict(op_batch=128, warmup=5, repeats=50, min_time=0.1, model_batch=32, model_warmup=10,
+                    model_steps=100)
+    return dict(op_batch=8, warmup=2, repeats=10, min_time=0.1, model_batch=4, model_warmup=2, model_steps=10)
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_benchmarks(settings: Settings, command: str, args: dict) -> dict:
+    """Times what ``settings`` asks for; the report. ``command`` and ``args``
+    (the command line and its parsed arguments) go into its metadata."""
+    if settings.device.type == "cuda":
+        torch.cuda.set_device(settings.device)  # the events and synchronisations' device
+    notes: list[str] = []
+    cases = benchmarks.op_cases(settings.op_batch, settings.ops)
+    for op in settings.ops:
+        if not benchmarks.op_available(op):
+            notes.append(f"{op}: skipped, not in this build of alexnet_fast")
+    op_providers = benchmarks.providers(settings.device)
+    if not settings.compile:
+        op_providers.remove("compile")
+        notes.append("torch.compile: skipped" + (" (--quick; add --compile)" if settings.quick else " (--no-compile)"))
+    model_providers = [p for p in benchmarks.MODEL_PROVIDERS if settings.compile or not p.compiled]
+    if settings.model and not benchmarks.models_available():
+        notes.append("model: skipped, alexnet_fast.models is not in this build")
+    run_model = settings.model and benchmarks.models_available()
+
+    total = len(cases) * (1 + len(benchmarks.MODES) * len(op_providers))
+    total += len(model_providers) * len(benchmarks.MODEL_MODES) if run_model else 0
+    with Progress(total, lines=True) as progress:
+        op_rows, copy_rows = bench_ops(settings, cases, op_providers, progress)
+        model_rows = bench_model(settings, model_providers, progress) if run_model else []
+
+    notes += failure_notes([row for row in op_rows + model_rows if row["error"]])
+    return {"meta": meta(settings, command, args, notes), "ops": op_rows, "copy": copy_rows, "model": model_rows}
+
+
+def failure_notes(failed: list[dict]) -> list[str]:
+    """One note per distinct error, naming the runs that hit it."""
+    by_error: dict[str, list[str]] = {}
+    for row in failed:
+        where = row["case"] if "op" in row else "model"
+        by_error.setdefault(row["error"], []).append(f"{where} {row['mode']} {row['provider']}")
+    return [f"failed ({', '.join(labels)}): {error}" for error, labels in by_error.items()]
+
+
+def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict], list[dict]]:
+    """Times every case x mode x provider on the same fresh inputs per case,
+    and a copy of the case's input as the bandwidth yardstick."""
+    rows, copies = [], []
+    dtype = str(settings.dtype).removeprefix("torch.")
+    for seed, case in enumerate(cases):
+        x, grad = benchmarks.make_inputs(case, settings.dtype, settings.device, seed=seed)
+        progress.step(f"{case.name} copy")
+        copy = _time(benchmarks.copy_workload(x), settings)
+        copy_gbps = 2 * x.numel() * x.element_size() / copy.median / 1e9
+        copies.append(dict(case=case.name, shape=list(case.shape), dtype=dtype, median_ms=copy.median * 1e3,
+                           gbps=copy_gbps))
+        functions = {}
+        for mode in benchmarks.MODES:
+            measured = []
+            for provider in providers:
+                progress.step(f"{case.name} {mode} {provider}")
+                row = dict(op=case.op, case=case.name, shape=list(case.shape), dtype=dtype, mode=mode,
+                           provider=provider, bytes=benchmarks.bytes_moved(case, mode, x, grad), copy_gbps=copy_gbps)
+                try:
+                    if provider not in functions:
+                        functions[provider] = benchmarks.function(case.op, provider)
+                    work = benchmarks.workload(functions[provider], mode, x, grad)
+                    timing = _time(work, settings)
+                    del work
+                    row.update(timing_fields(timing), error=None)
+                    row["gbps"] = row["bytes"] / timing.median / 1e9
+                    row["pct_of_copy"] = 100 * row["gbps"] / copy_gbps
+                except Exception as error:  # shown in the table and the notes
+                    row.update(error=one_line(error))
+                measured.append(row)
+            rows += with_speedups(measured)
+    return rows, copies
+
+
+def _time(work, settings: Settings) -> benchmarks.Timing:
+    return benchmarks.time_workload(work, settings.device, settings.warmup, settings.repeats, settings.min_time)
+
+
+def timing_fields(timing: benchmarks.Timing) -> dict:
+    """The JSON fields of a timing, in milliseconds."""
+    return dict(median_ms=timing.median * 1e3, q25_ms=timing.q25 * 1e3, q75_ms=timing.q75 * 1e3,
+                mean_ms=timing.mean * 1e3, std_ms=timing.std * 1e3, repeats=len(timing.times),
+                times_ms=[t * 1e3 for t in timing.times])
+
+
+def with_speedups(rows: list[dict]) -> list[dict]:
+    """speedup_vs_X = X's median / this median (None where either is missing)."""
+    medians = {row["provider"]: row.get("median_ms") for row in rows}
+    for row in rows:
+        for base in ("eager", "compile"):
+            ok = row.get("median_ms") and medians.get(base)
+            row[f"speedup_vs_{base}"] = medians[base] / row["median_ms"] if ok else None
+    return rows
+
+
+def bench_model(settings: Settings, providers, progress) -> list[dict]:
+    """AlexNet (paper variant, fp32, eval mode) per provider and mode:
+    mean +- std over the steps after warm-up, and peak memory of one step."""
+    rows = []
+    images, labels = benchmarks.model_inputs(settings.model_batch, torch.float32, settings.device)
+    for name, backend, compiled in providers:
+        model = None
+        for mode in benchmarks.MODEL_MODES:
+            progress.step(f"model {name} {mode}")
+            row = dict(provider=name, backend=backend, compiled=compiled, mode=mode, batch=settings.model_batch,
+                       image_size=benchmarks.MODEL_IMAGE_SIZE, dtype="float32", warmup=settings.model_warmup)
+            try:
+                if model is None:
+                    model = benchmarks.build_model(backend, compiled, settings.device, torch.float32)
+                work = benchmarks.model_workload(model, mode, images, labels)
+                timing = benchmarks.time_workload(work, settings.device, settings.model_warmup, settings.model_steps)
+                model.zero_grad(set_to_none=True)  # the step's grads count as its memory
+                peak, peak_kind = benchmarks.peak_memory(work, settings.device)
+                row.update(timing_fields(timing), images_per_s=settings.model_batch / timing.mean,
+                           peak_memory_bytes=peak, peak_memory_kind=peak_kind, error=None)
+            except Exception as error:
+                row.update(error=one_line(error))
+            rows.append(row)
+        del model
+    return rows
+
+
+def meta(settings: Settings, command: str, args: dict, notes: list[str]) -> dict:
+    """Where, when and with what the run was made."""
+    device = settings.device
+    return dict(
+        device=str(device),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        torch=torch.__version__,
+        triton=package_version("triton"),
+        alexnet_fast=package_version("alexnet-fast"),
+        python=platform.python_version(),
+        cpu_count=os.cpu_count(),
+        threads=torch.get_num_threads(),
+        backends=[b for b in benchmarks.providers(device) if b not in ("eager", "compile")],
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        command=command,
+        args={key: plain(value) for key, value in args.items()},
+        settings={key: plain(value) for key, value in dataclasses.asdict(settings).items()},
+        notes=notes,
+    )
+
+
+def plain(value):
+    """A JSON-able form of an argument or setting."""
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, (torch.device, torch.dtype, Path)):
+        return str(value).removeprefix("torch.")
+    return value
+
+
+def package_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"

@@ -1,0 +1,87 @@
+"""What `alexnet-fast train` records: metrics.json / metrics.csv (one row per
+epoch), steps.csv (one row per step), the log line of an epoch, and the curves."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from alexnet_fast.train.checkpoint import atomic_write_text
+
+METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err", "val_top5_err",
+                 "val10_top1_err", "val10_top5_err", "epoch_seconds", "images"]
+
+
+def write_metrics(history: list[dict], out: Path) -> None:
+    atomic_write_text(json.dumps(history, indent=1), out / "metrics.json")
+    tmp = out / f".metrics.csv.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRIC_FIELDS})
+    os.replace(tmp, out / "metrics.csv")
+
+
+class StepsLog:
+    """steps.csv: epoch, step, loss, lr of every step. A fresh run starts the
+    file; a resumed one keeps the steps of the epochs it resumes after and
+    drops those of an unfinished epoch (they are done again)."""
+
+    HEADER = "epoch,step,loss,lr\n"
+
+    def __init__(self, path: Path, epochs_done: int):
+        kept = [self.HEADER]
+        if epochs_done and path.is_file():
+            with open(path) as f:
+                kept += [line for line in list(f)[1:] if line.split(",", 1)[0].isdigit()
+                         and int(line.split(",", 1)[0]) <= epochs_done]
+        atomic_write_text("".join(kept), path)
+        self.file = open(path, "a")
+
+    def write(self, epoch: int, step: int, loss: float, lr: float) -> None:
+        self.file.write(f"{epoch},{step},{loss!r},{lr!r}\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def epoch_summary(row: dict, epochs: int) -> str:
+    """The log line of an epoch's metrics row."""
+    text = (f"epoch {row['epoch']}/{epochs}: lr {row['lr']:.3g}, train loss {row['train_loss']:.4f}, "
+            f"train top-1 err {row['train_top1_err']:.3f}")
+    if "val_top1_err" in row:
+        text += f", val top-1 err {row['val_top1_err']:.3f}, top-5 err {row['val_top5_err']:.3f}"
+    if "val10_top1_err" in row:
+        text += f", 10-crop top-1 err {row['val10_top1_err']:.3f}, top-5 err {row['val10_top5_err']:.3f}"
+    return text + f" ({row['epoch_seconds']:.1f} s)"
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    """Loss and error against the epoch, in a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    if any(h.get("val_loss") is not None for h in history):
+        ax_loss.plot(epochs, [h.get("val_loss") for h in history], "o-", label="val (centre crop)")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_err.plot(epochs, [h["train_top1_err"] for h in history], "o-", label="train top-1")
+    for key, label in (("val_top1_err", "val top-1"), ("val_top5_err", "val top-5"),
+                       ("val10_top1_err", "val top-1, 10 crops"), ("val10_top5_err", "val top-5, 10 crops")):
+        points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+        if points:
+            ax_err.plot(*zip(*points), "o-" if len(points) > 1 else "s", label=label)
+    ax_err.set(xlabel="epoch", ylabel="error", title="error", ylim=(0, 1))
+    for ax in (ax_loss, ax_err):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
