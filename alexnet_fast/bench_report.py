@@ -12,7 +12,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from alexnet_fast import benchmarks
+from alexnet_fast import benchmarks, machine_load
 from alexnet_fast.bench_run import with_speedups
 
 Table = tuple[str, list[str], list[list[str]], list[str]]  # title, headers, rows, footnotes
@@ -35,46 +35,89 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _trust_cells(row: dict) -> tuple[str, str]:
+    """The median's mark ("?" when the row is unreliable) and the check
+    column: the problems without their limits (in the footnote)."""
+    reasons = row.get("unreliable_reasons") or []
+    return (" ?" if reasons else ""), ", ".join(reason.split(" (limit")[0] for reason in reasons)
+
+
+def _unreliable_footnote(rows: list[dict], limits: dict | None) -> list[str]:
+    if not any(row.get("unreliable_reasons") for row in rows):
+        return []
+    limits = limits or machine_load.limits()
+    return [f"?: unreliable after {limits['max_rounds']} rounds of timed calls (the model: 1): spread (IQR / median) "
+            f"above {limits['max_relative_iqr']:.0%}, CPU share (process CPU time / wall time) below "
+            f"{limits['min_cpu_share']:.0%}, or CPU stall (time in which a task waited for a CPU, "
+            f"/proc/pressure/cpu) above {limits['max_cpu_stall']:.0%}"]
+
+
+def _drop_empty_column(headers: list[str], rows: list[list[str]], header: str) -> None:
+    """Removes the column ``header`` where no row has a value in it."""
+    i = headers.index(header)
+    if all(row[i] in ("-", "") for row in rows):
+        del headers[i]
+        for row in rows:
+            del row[i]
+
+
 def op_table(report: dict) -> Table:
     """The operators' table."""
-    headers = ["op", "case", "mode", "provider", "median ms", "IQR ms", "GB/s", "% copy", "vs eager", "vs compile"]
+    headers = ["op", "case", "mode", "provider", "median ms", "IQR ms", "GB/s", "% copy", "vs eager", "vs compile",
+               "check"]
     rows = []
     for row in report["ops"]:
         head = [row["op"], f"{row['case']} {'x'.join(map(str, row['shape']))}", row["mode"], row["provider"]]
         if row["error"]:
-            rows.append(head + ["failed", "", "", "", "", ""])
+            rows.append(head + ["failed", "", "", "", "", "", ""])
             continue
-        rows.append(head + [_ms(row["median_ms"]), f"{_ms(row['q25_ms'])}-{_ms(row['q75_ms'])}",
-                            f"{row['gbps']:.3g}", _percent(row["pct_of_copy"]),
-                            _ratio(row["speedup_vs_eager"]), _ratio(row["speedup_vs_compile"])])
-    settings = report["meta"]["settings"]
-    title = (f"Operators: {settings['dtype']} on {report['meta']['device_name']} ({report['meta']['device']}), "
-             f"batch {settings['op_batch']}, median of {settings['repeats']}"
-             f"{'+' if settings['min_time'] else ''} timed calls after {settings['warmup']} warm-up")
-    copies = ", ".join(f"{c['case']} {c['gbps']:.3g}" for c in report["copy"])
-    footnotes = [f"copy GB/s (the 100% of % copy): {copies}" if copies else "no operators timed",
-                 "vs X: X's median / this median (above 1: faster than X)"]
+        mark, check = _trust_cells(row)
+        rows.append(head + [_ms(row["median_ms"]) + mark, f"{_ms(row['q25_ms'])}-{_ms(row['q75_ms'])}",
+                            f"{row['gbps']:.3g}", _percent(row["pct_of_copy"]) + ("!" if row.get("above_copy") else ""),
+                            _ratio(row["speedup_vs_eager"]), _ratio(row["speedup_vs_compile"]), check])
+    _drop_empty_column(headers, rows, "vs compile")
+    _drop_empty_column(headers, rows, "check")
+    meta, settings = report["meta"], report["meta"]["settings"]
+    title = (f"Operators: {settings['dtype']} on {meta['device_name']} ({meta['device']}), batch {settings['op_batch']}, "
+             f"median of {settings['repeats']}{'+' if settings['min_time'] else ''} timed calls after "
+             f"{settings['warmup']} warm-up{', quick' if settings.get('quick') else ''}")
+    footnotes = [_copy_footnote(report["copy"]), "vs X: X's median / this median (above 1: faster than X)"]
+    footnotes += _unreliable_footnote(report["ops"], meta.get("reliability"))
+    if any(row.get("above_copy") for row in report["ops"]):
+        footnotes.append("!: above a copy's bandwidth: the data stayed in a cache, or the timing is off")
     return title, headers, rows, footnotes
+
+
+def _copy_footnote(copies: list[dict]) -> str:
+    if not copies:
+        return "no operators timed"
+    if "gbps_min" not in copies[0]:  # one copy per shape, timed on its own
+        return "copy GB/s (the 100% of % copy): " + ", ".join(f"{c['case']} {c['gbps']:.3g}" for c in copies)
+    ranges = ", ".join(f"{c['case']} {c['gbps']:.3g} ({c['gbps_min']:.3g}-{c['gbps_max']:.3g})"
+                       for c in copies if c["gbps"] is not None)
+    return f"copy GB/s, timed beside each row (the 100% of its % copy): median (range) per case: {ranges}"
 
 
 def model_table(report: dict) -> Table:
     """The model's table."""
-    headers = ["provider", "mode", "batch", "mean +- std ms", "median ms", "images/s", "peak memory"]
+    headers = ["provider", "mode", "batch", "mean +- std ms", "median ms", "images/s", "peak memory", "check"]
     rows = []
     for row in report["model"]:
         head = [row["provider"], row["mode"], str(row["batch"])]
         if row["error"]:
-            rows.append(head + ["failed", "", "", ""])
+            rows.append(head + ["failed", "", "", "", ""])
             continue
+        mark, check = _trust_cells(row)
         memory = "n/a" if row["peak_memory_bytes"] is None else f"{row['peak_memory_bytes'] / 2**20:.0f} MiB"
-        rows.append(head + [f"{_ms(row['mean_ms'])} +- {_ms(row['std_ms'])}", _ms(row["median_ms"]),
-                            f"{row['images_per_s']:.1f}", memory])
-    settings = report["meta"]["settings"]
+        rows.append(head + [f"{_ms(row['mean_ms'])} +- {_ms(row['std_ms'])}", _ms(row["median_ms"]) + mark,
+                            f"{row['images_per_s']:.1f}", memory, check])
+    _drop_empty_column(headers, rows, "check")
+    meta, settings = report["meta"], report["meta"]["settings"]
     batch = f"batch {settings['model_batch']}"
-    if report["meta"]["device"] == "cpu" and settings["model_batch"] < 32:
+    if meta["device"] == "cpu" and settings["model_batch"] < 32:
         batch += " (the classic benchmark's is 32: smaller to finish in minutes on a CPU; set --batch-size)"
     size = benchmarks.MODEL_IMAGE_SIZE
-    title = (f"AlexNet (paper variant, {size}x{size}, float32) on {report['meta']['device_name']}: "
+    title = (f"AlexNet (paper variant, {size}x{size}, float32) on {meta['device_name']}: "
              f"{settings['model_steps']} steps after {settings['model_warmup']} warm-up")
     kind = next((row["peak_memory_kind"] for row in report["model"] if not row["error"]), "n/a")
     footnotes = [
@@ -83,6 +126,7 @@ def model_table(report: dict) -> Table:
         batch,
         f"peak memory: {kind} during one step, above the weights and batch allocated before it",
         "fast: alexnet(backend='auto'); reference: plain PyTorch layers; +compile: torch.compile, compiled in warm-up",
+        *_unreliable_footnote(report["model"], meta.get("reliability")),
     ]
     return title, headers, rows, footnotes
 
@@ -92,6 +136,10 @@ def print_report(report: dict, markdown: bool = False) -> None:
     tables = [op_table(report)] if report["ops"] or report["copy"] else []
     tables += [model_table(report)] if report["model"] else []
     render = _markdown if markdown else _rich if importlib.util.find_spec("rich") else _plain_text
+    machine = report["meta"].get("machine")
+    if machine and machine["busy"]:
+        print(f"Warning: the machine was busy before the run ({'; '.join(machine['reasons'])}): "
+              "the timings may measure the scheduler, not the kernels.")
     for title, headers, rows, footnotes in tables:
         render(title, headers, rows, footnotes)
     notes = report["meta"]["notes"]
@@ -119,7 +167,8 @@ def _rich(title, headers, rows, footnotes) -> None:
     for row in rows:
         if previous is not None and row[:2] != previous[:2]:
             table.add_section()
-        table.add_row(*row, style="red" if "failed" in row else None)
+        unreliable = any(cell.endswith(" ?") for cell in row)
+        table.add_row(*row, style="red" if "failed" in row else "yellow" if unreliable else None)
         previous = row
     Console(width=None if sys.stdout.isatty() else 200).print(table)  # files and logs: no wrapping at 80
 
@@ -137,35 +186,76 @@ def _is_number(cell: str) -> bool:
     return cell[:1].isdigit() or cell in ("-", "", "failed")
 
 
-def plot_speedups(rows: list[dict], path: Path, title: str) -> None:
-    """A PNG, one panel per mode: each provider's speed-up against eager
-    PyTorch at each op case (bars, log scale), eager's 1x as a dashed line."""
+def plot_title(report: dict) -> str:
+    """What a plot shows: where, in which dtype, at which batch, --quick or not."""
+    meta, settings = report["meta"], report["meta"]["settings"]
+    title = f"alexnet-fast on {meta['device_name']}: ops {settings['dtype']}, batch {settings['op_batch']}"
+    if report["model"]:
+        title += f"; model float32, batch {settings['model_batch']}"
+    return title + (" (quick: tiny sizes, few repeats)" if settings.get("quick") else "")
+
+
+def _speedup_panels(report: dict) -> list[tuple[str, str, list[str], dict]]:
+    """(y label, baseline, groups, {provider: {group: speed-up}}) per panel:
+    one per op mode (groups: op cases, against eager) and one for the model
+    (groups: modes, against the reference model); the baseline is 1x."""
+    panels = []
+    for mode in benchmarks.MODES:
+        rows = [r for r in report["ops"] if r["mode"] == mode and r.get("speedup_vs_eager")]
+        if rows:
+            speedups: dict[str, dict] = defaultdict(dict)
+            for r in rows:
+                speedups[r["provider"]][r["case"]] = r["speedup_vs_eager"]
+            panels.append((f"{mode}\nspeed-up vs eager", "eager", list(dict.fromkeys(r["case"] for r in rows)),
+                           speedups))
+    base = {r["mode"]: r["median_ms"] for r in report["model"] if r["provider"] == "reference" and not r["error"]}
+    rows = [r for r in report["model"] if not r["error"] and r["mode"] in base]
+    if rows:
+        speedups = defaultdict(dict)
+        for r in rows:
+            speedups[r["provider"]][f"model {r['mode']}"] = base[r["mode"]] / r["median_ms"]
+        panels.append(("model step\nspeed-up vs reference", "reference",
+                       [f"model {mode}" for mode in base], speedups))
+    return panels
+
+
+def speedup_figure(report: dict):
+    """A matplotlib Figure: per panel, each provider's speed-up against the
+    baseline (eager, or the reference model) as bars from the bottom of a
+    log axis, the baseline's own bar at exactly 1x, and a dashed line at 1x."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     from matplotlib.ticker import FuncFormatter
 
-    providers = list(dict.fromkeys(row["provider"] for row in rows if row["provider"] != "eager"))
-    cases = list(dict.fromkeys(row["case"] for row in rows))
-    figure = Figure(figsize=(max(6.0, 1.2 * len(cases) + 2), 3 * len(benchmarks.MODES)), layout="constrained")
-    axes = figure.subplots(len(benchmarks.MODES), 1, sharex=True, squeeze=False)[:, 0]
-    width = 0.8 / max(1, len(providers))
-    for ax, mode in zip(axes, benchmarks.MODES):
-        speedup = {(r["case"], r["provider"]): r["speedup_vs_eager"] for r in rows if r["mode"] == mode}
+    panels = _speedup_panels(report)
+    widest = max((len(groups) for _, _, groups, _ in panels), default=1)
+    figure = Figure(figsize=(max(6.0, 1.4 * widest + 2), 3 * max(1, len(panels))), layout="constrained")
+    axes = figure.subplots(max(1, len(panels)), 1, squeeze=False)[:, 0]
+    for ax, (label, baseline, groups, speedups) in zip(axes, panels):
+        providers = sorted(speedups, key=lambda provider: provider != baseline)  # the baseline first
+        values = [v for by_group in speedups.values() for v in by_group.values()]
+        floor = min(0.5, min(values) / 1.5)  # bars start here, so that every bar, 1x too, has a height
+        width = 0.8 / len(providers)
         for i, provider in enumerate(providers):
-            points = [(c, speedup[case, provider]) for c, case in enumerate(cases) if speedup.get((case, provider))]
-            if points:
-                bars = ax.bar([c + (i - (len(providers) - 1) / 2) * width for c, _ in points],
-                              [v - 1 for _, v in points], width, bottom=1, label=provider)  # from 1x
-                ax.bar_label(bars, labels=[f"{v:.2g}x" for _, v in points], fontsize=7)
+            points = [(g, speedups[provider][group]) for g, group in enumerate(groups) if group in speedups[provider]]
+            bars = ax.bar([g + (i - (len(providers) - 1) / 2) * width for g, _ in points],
+                          [v - floor for _, v in points], width, bottom=floor, label=provider,
+                          color="0.7" if provider == baseline else None)
+            ax.bar_label(bars, labels=[f"{v:.2g}x" for _, v in points], fontsize=7)
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_yscale("log")
+        ax.set_ylim(bottom=floor)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-        ax.set_ylabel(f"{mode}\nspeed-up vs eager")
-    axes[-1].set_xticks(range(len(cases)), cases, rotation=20, ha="right")
-    if providers:
-        axes[0].legend(title="provider", fontsize=8)
-    figure.suptitle(title)
-    figure.savefig(path, dpi=100)
+        ax.set_ylabel(label)
+        ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
+        ax.legend(title="provider", fontsize=7)
+    figure.suptitle(plot_title(report))
+    return figure
+
+
+def plot_speedups(report: dict, path: Path) -> None:
+    """The speed-up chart (speedup_figure) as a PNG."""
+    speedup_figure(report).savefig(path, dpi=100)
 
 
 # --- pytest-benchmark ----------------------------------------------------------

@@ -10,11 +10,12 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import statistics
 from pathlib import Path
 
 import torch
 
-from alexnet_fast import benchmarks
+from alexnet_fast import benchmarks, machine_load
 from alexnet_fast.progress import Progress
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -76,14 +77,37 @@ def run_benchmarks(settings: Settings, command: str, args: dict) -> dict:
         notes.append("model: skipped, alexnet_fast.models is not in this build")
     run_model = settings.model and benchmarks.models_available()
 
-    total = len(cases) * (1 + len(benchmarks.MODES) * len(op_providers))
+    machine = machine_load.machine_at_start(torch.get_num_threads())
+    total = len(cases) * len(benchmarks.MODES) * len(op_providers)
     total += len(model_providers) * len(benchmarks.MODEL_MODES) if run_model else 0
     with Progress(total, lines=True) as progress:
         op_rows, copy_rows = bench_ops(settings, cases, op_providers, progress)
         model_rows = bench_model(settings, model_providers, progress) if run_model else []
 
     notes += failure_notes([row for row in op_rows + model_rows if row["error"]])
-    return {"meta": meta(settings, command, args, notes), "ops": op_rows, "copy": copy_rows, "model": model_rows}
+    notes += trust_notes(machine, op_rows + model_rows)
+    timed = [row for row in op_rows + model_rows if not row["error"]]
+    reliability = dict(machine_load.limits(), rows=len(timed), unreliable_rows=sum(not row["reliable"] for row in timed))
+    info = dict(meta(settings, command, args, notes), machine=machine, reliability=reliability)
+    return {"meta": info, "ops": op_rows, "copy": copy_rows, "model": model_rows}
+
+
+def trust_notes(machine: dict, rows: list[dict]) -> list[str]:
+    """What says that the numbers may be off: a busy machine, rows whose
+    rounds never settled, ops faster than a copy."""
+    notes = [f"busy machine before the run: {'; '.join(machine['reasons'])}"] if machine["busy"] else []
+    timed = [row for row in rows if not row["error"]]
+    unreliable = [row for row in timed if not row["reliable"]]
+    if unreliable:
+        reasons = [reason for row in unreliable for reason in row["unreliable_reasons"]]
+        kinds = [kind for kind in machine_load.PROBLEM_KINDS if any(r.startswith(kind) for r in reasons)]
+        notes.append(f"{len(unreliable)} of {len(timed)} rows unreliable (marked ?): {', '.join(kinds)} out of bounds "
+                     f"after {machine_load.MAX_ROUNDS} rounds (models: 1); run again on an idle machine")
+    above = [row for row in timed if row.get("above_copy")]
+    if above:
+        notes.append(f"{len(above)} rows above 100% of a copy's bandwidth (marked !): their data stayed in a "
+                     "cache, or the timing is off")
+    return notes
 
 
 def failure_notes(failed: list[dict]) -> list[str]:
@@ -97,41 +121,53 @@ def failure_notes(failed: list[dict]) -> list[str]:
 
 def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict], list[dict]]:
     """Times every case x mode x provider on the same fresh inputs per case,
-    and a copy of the case's input as the bandwidth yardstick."""
+    each with a copy of the case's input timed beside it, call for call, as
+    the bandwidth yardstick; and per case a summary of those copies."""
     rows, copies = [], []
     dtype = str(settings.dtype).removeprefix("torch.")
     for seed, case in enumerate(cases):
         x, grad = benchmarks.make_inputs(case, settings.dtype, settings.device, seed=seed)
-        progress.step(f"{case.name} copy")
-        copy = _time(benchmarks.copy_workload(x), settings)
-        copy_gbps = 2 * x.numel() * x.element_size() / copy.median / 1e9
-        copies.append(dict(case=case.name, shape=list(case.shape), dtype=dtype, median_ms=copy.median * 1e3,
-                           gbps=copy_gbps))
+        copy = benchmarks.copy_workload(x)
+        copy_bytes = 2 * x.numel() * x.element_size()
         functions = {}
         for mode in benchmarks.MODES:
             measured = []
             for provider in providers:
                 progress.step(f"{case.name} {mode} {provider}")
                 row = dict(op=case.op, case=case.name, shape=list(case.shape), dtype=dtype, mode=mode,
-                           provider=provider, bytes=benchmarks.bytes_moved(case, mode, x, grad), copy_gbps=copy_gbps)
+                           provider=provider, bytes=benchmarks.bytes_moved(case, mode, x, grad))
                 try:
                     if provider not in functions:
                         functions[provider] = benchmarks.function(case.op, provider)
                     work = benchmarks.workload(functions[provider], mode, x, grad)
-                    timing = _time(work, settings)
+                    result = _measure(work, settings, baseline=copy)
                     del work
-                    row.update(timing_fields(timing), error=None)
-                    row["gbps"] = row["bytes"] / timing.median / 1e9
-                    row["pct_of_copy"] = 100 * row["gbps"] / copy_gbps
+                    row.update(measurement_fields(result), error=None)
+                    row["gbps"] = row["bytes"] / result.timing.median / 1e9
+                    row.update(copy_median_ms=result.baseline.median * 1e3,
+                               copy_gbps=copy_bytes / result.baseline.median / 1e9)
+                    row["pct_of_copy"] = 100 * row["gbps"] / row["copy_gbps"]
+                    row["above_copy"] = row["pct_of_copy"] > 100
                 except Exception as error:  # shown in the table and the notes
                     row.update(error=one_line(error))
                 measured.append(row)
             rows += with_speedups(measured)
+        copies.append(copy_summary(case, dtype, [row for row in rows if row["case"] == case.name]))
     return rows, copies
 
 
-def _time(work, settings: Settings) -> benchmarks.Timing:
-    return benchmarks.time_workload(work, settings.device, settings.warmup, settings.repeats, settings.min_time)
+def copy_summary(case, dtype: str, rows: list[dict]) -> dict:
+    """The copy baselines of a case's rows: their median GB/s and range."""
+    gbps = sorted(row["copy_gbps"] for row in rows if not row["error"])
+    if not gbps:
+        return dict(case=case.name, shape=list(case.shape), dtype=dtype, gbps=None, gbps_min=None, gbps_max=None)
+    return dict(case=case.name, shape=list(case.shape), dtype=dtype, gbps=statistics.median(gbps),
+                gbps_min=gbps[0], gbps_max=gbps[-1])
+
+
+def _measure(work, settings: Settings, baseline=None) -> benchmarks.Measurement:
+    return benchmarks.measure(work, settings.device, settings.warmup, settings.repeats, settings.min_time,
+                              baseline=baseline)
 
 
 def timing_fields(timing: benchmarks.Timing) -> dict:
@@ -139,6 +175,13 @@ def timing_fields(timing: benchmarks.Timing) -> dict:
     return dict(median_ms=timing.median * 1e3, q25_ms=timing.q25 * 1e3, q75_ms=timing.q75 * 1e3,
                 mean_ms=timing.mean * 1e3, std_ms=timing.std * 1e3, repeats=len(timing.times),
                 times_ms=[t * 1e3 for t in timing.times])
+
+
+def measurement_fields(result: benchmarks.Measurement) -> dict:
+    """The JSON fields of a measurement: its timing and whether to trust it."""
+    return dict(timing_fields(result.timing), reliable=not result.problems, unreliable_reasons=result.problems,
+                rounds=result.rounds, relative_iqr=result.round.relative_iqr, cpu_share=result.round.cpu_share,
+                cpu_stall=result.round.cpu_stall)
 
 
 def with_speedups(rows: list[dict]) -> list[dict]:
@@ -166,10 +209,12 @@ def bench_model(settings: Settings, providers, progress) -> list[dict]:
                 if model is None:
                     model = benchmarks.build_model(backend, compiled, settings.device, torch.float32)
                 work = benchmarks.model_workload(model, mode, images, labels)
-                timing = benchmarks.time_workload(work, settings.device, settings.model_warmup, settings.model_steps)
+                # One round: a model step takes seconds on a CPU; the row is marked if it cannot be trusted.
+                result = benchmarks.measure(work, settings.device, settings.model_warmup, settings.model_steps,
+                                            max_rounds=1)
                 model.zero_grad(set_to_none=True)  # the step's grads count as its memory
                 peak, peak_kind = benchmarks.peak_memory(work, settings.device)
-                row.update(timing_fields(timing), images_per_s=settings.model_batch / timing.mean,
+                row.update(measurement_fields(result), images_per_s=settings.model_batch / result.timing.mean,
                            peak_memory_bytes=peak, peak_memory_kind=peak_kind, error=None)
             except Exception as error:
                 row.update(error=one_line(error))

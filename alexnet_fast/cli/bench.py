@@ -97,7 +97,7 @@ def show_and_save(report: dict, args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
-        bench_report.plot_speedups(report["ops"], args.plot, title=f"alexnet-fast on {report['meta']['device_name']}")
+        bench_report.plot_speedups(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     failed = sum(1 for row in report["ops"] + report["model"] if row["error"])
     if failed:
