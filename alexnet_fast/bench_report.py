@@ -78,7 +78,8 @@ def op_table(report: dict) -> Table:
     _drop_empty_column(headers, rows, "vs compile")
     _drop_empty_column(headers, rows, "check")
     meta, settings = report["meta"], report["meta"]["settings"]
-    title = (f"Operators: {settings['dtype']} on {meta['device_name']} ({meta['device']}), batch {settings['op_batch']}, "
+    title = (f"Operators: {settings['dtype']} on {meta['device_name']} ({meta['device']}), "
+             f"batch {settings['op_batch']}, "
              f"median of {settings['repeats']}{'+' if settings['min_time'] else ''} timed calls after "
              f"{settings['warmup']} warm-up{', quick' if settings.get('quick') else ''}")
     footnotes = [_copy_footnote(report["copy"]), "vs X: X's median / this median (above 1: faster than X)"]
@@ -269,8 +270,9 @@ def reports_from_pytest_benchmark(data: dict) -> list[dict]:
         timing = dict(median_ms=stats["median"] * 1e3, q25_ms=stats["q1"] * 1e3, q75_ms=stats["q3"] * 1e3,
                       mean_ms=stats["mean"] * 1e3, std_ms=stats["stddev"] * 1e3, repeats=stats["rounds"], error=None)
         if extra["provider"] == "copy":
+            gbps = extra["bytes"] / stats["median"] / 1e9
             parts[dtype]["copy"].append(dict(case=extra["case"], shape=extra["shape"], dtype=dtype,
-                                             median_ms=timing["median_ms"], gbps=extra["bytes"] / stats["median"] / 1e9))
+                                             median_ms=timing["median_ms"], gbps=gbps))
         elif extra["op"] == "alexnet-paper":
             parts[dtype]["model"].append(dict(timing, provider=extra["provider"], mode=extra["mode"],
                                               batch=extra["batch"], images_per_s=extra["batch"] / stats["mean"],
@@ -291,7 +293,8 @@ def _pytest_report(data: dict, device: str, dtype: str, ops: list, copy: list, m
     for row in ops:
         row["copy_gbps"] = copy_gbps.get(tuple(row["shape"]))
         row["pct_of_copy"] = 100 * row["gbps"] / row["copy_gbps"] if row["copy_gbps"] else None
-        groups[case_order.get(row["case"], len(case_order)), row["case"], benchmarks.MODES.index(row["mode"])].append(row)
+        order = case_order.get(row["case"], len(case_order))
+        groups[order, row["case"], benchmarks.MODES.index(row["mode"])].append(row)
     ops = [row for key in sorted(groups) for row in with_speedups(groups[key])]
     model.sort(key=lambda row: (row["provider"], benchmarks.MODEL_MODES.index(row["mode"])))
 

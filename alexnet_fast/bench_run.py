@@ -87,7 +87,8 @@ def run_benchmarks(settings: Settings, command: str, args: dict) -> dict:
     notes += failure_notes([row for row in op_rows + model_rows if row["error"]])
     notes += trust_notes(machine, op_rows + model_rows)
     timed = [row for row in op_rows + model_rows if not row["error"]]
-    reliability = dict(machine_load.limits(), rows=len(timed), unreliable_rows=sum(not row["reliable"] for row in timed))
+    unreliable = sum(not row["reliable"] for row in timed)
+    reliability = dict(machine_load.limits(), rows=len(timed), unreliable_rows=unreliable)
     info = dict(meta(settings, command, args, notes), machine=machine, reliability=reliability)
     return {"meta": info, "ops": op_rows, "copy": copy_rows, "model": model_rows}
 

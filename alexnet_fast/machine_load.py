@@ -148,7 +148,8 @@ def machine_at_start(threads: int, pressure_path: str = PRESSURE_PATH,
     pressure = read_cpu_pressure(pressure_path)
     reasons = []
     if loads is not None and loads[0] + threads > cpus + 0.5:
-        reasons.append(f"load average {loads[0]:.2f} on {cpus} CPUs, with {threads} thread{'s' * (threads != 1)} of ours to come")
+        ours = f"{threads} thread{'s' * (threads != 1)} of ours"
+        reasons.append(f"load average {loads[0]:.2f} on {cpus} CPUs, with {ours} to come")
     if pressure is not None and pressure["avg10"] / 100 > MAX_CPU_STALL:
         reasons.append(f"tasks waited for a CPU {pressure['avg10']:.0f}% of the last 10 s")
     return dict(load_average=loads, cpu_pressure=pressure, cpu_count=cpus, threads=threads, busy=bool(reasons),

@@ -92,7 +92,8 @@ def _add_optimisation_arguments(opt) -> None:
                      help="global batch size (default 128; demo 16)")
     opt.add_argument("--lr", type=argtypes.positive_float, default=None, help="learning rate (default 0.01; demo 0.03)")
     opt.add_argument("--momentum", type=argtypes.non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
-    opt.add_argument("--weight-decay", type=argtypes.non_negative_float, default=5e-4, help="weight decay (default 5e-4)")
+    opt.add_argument("--weight-decay", type=argtypes.non_negative_float, default=5e-4,
+                     help="weight decay (default 5e-4)")
     opt.add_argument("--lr-factor", type=argtypes.positive_float, default=0.1,
                      help="learning-rate factor when validation error stops improving (default 0.1)")
     opt.add_argument("--lr-patience", type=argtypes.non_negative_int, default=None, metavar="EPOCHS",
@@ -126,6 +127,11 @@ def _add_run_arguments(run) -> None:
                      help="draw the loss and error curves (default OUTPUT/curves.png); needs matplotlib")
     run.add_argument("--save-best", action=argparse.BooleanOptionalAction, default=True,
                      help="also keep best.pt, the model with the lowest validation error (default yes)")
+    run.add_argument("--keep-best-only", action="store_true",
+                     help="write best.pt but no checkpoint.pt (the model and the optimiser's momentum: twice "
+                     "best.pt's size, about 500 MB for AlexNet); the run cannot be resumed")
+    run.add_argument("--stop-on-divergence", action="store_true",
+                     help="end the run when the loss diverges (above 5x its first value; a NaN always ends it)")
     run.add_argument("--json-summary", action="store_true", help="print the last epoch's metrics as JSON")
     run.add_argument("--dump-params", metavar="DIR", help=argparse.SUPPRESS)
 
@@ -158,13 +164,26 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def conflicting_flags(args: argparse.Namespace) -> str | None:
+    """Flags that cannot go together, or need a package that is missing."""
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib (pip install matplotlib)"
+    if args.keep_best_only and not args.save_best:
+        return "--keep-best-only with --no-save-best would keep no model; drop one of them"
+    if args.keep_best_only and args.resume:
+        return ("--keep-best-only with --resume: it writes no checkpoint.pt, so the run could not be resumed "
+                "again; drop one of them")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs `train` with parsed arguments; returns the exit status."""
-    from alexnet_fast.train import data, engine
+    from alexnet_fast.train import data, engine, errors
 
     finish_args(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        print("alexnet-fast train: error: --plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+    problem = conflicting_flags(args)
+    if problem:
+        print(f"alexnet-fast train: error: {problem}", file=sys.stderr)
         return 2
     try:
         return engine.train(args)
@@ -172,6 +191,6 @@ def run(args: argparse.Namespace) -> int:
         print("alexnet-fast train: interrupted (the last finished epoch is in the checkpoint: --resume)",
               file=sys.stderr)
         return 130
-    except (data.DataError, FloatingPointError) as error:
+    except (data.DataError, errors.SetupError, FloatingPointError) as error:
         print(f"alexnet-fast train: error: {error}", file=sys.stderr)
         return 2

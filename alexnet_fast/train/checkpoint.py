@@ -87,9 +87,11 @@ def checkpoint_to_resume(resume: str | None, default: Path, log) -> Path | None:
     return None
 
 
-def load_checkpoint(path: Path, net, optimizer, scheduler, classes: list[str], rank: int) -> tuple[int, list, float]:
+def load_checkpoint(path: Path, net, optimizer, scheduler, classes: list[str],
+                    rank: int) -> tuple[int, list, float, float | None]:
     """Loads ``path`` into the model, optimiser and scheduler, restores this
-    rank's generators; returns (epochs done, metrics history, best monitored error)."""
+    rank's generators; returns (epochs done, metrics history, best monitored
+    error, the run's first step loss)."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("classes") != classes:
         raise DataError(f"--resume {path}: the checkpoint's classes differ from the dataset's")
@@ -97,4 +99,4 @@ def load_checkpoint(path: Path, net, optimizer, scheduler, classes: list[str], r
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
-    return state["epoch"], state["history"], state.get("best", math.inf)
+    return state["epoch"], state["history"], state.get("best", math.inf), state.get("first_loss")

@@ -9,7 +9,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from alexnet_fast.train.data import DataError
+from alexnet_fast.train.errors import SetupError
 
 
 class Distributed:
@@ -49,6 +49,10 @@ class Distributed:
         dist.all_reduce(t)
         return t.tolist()
 
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true in any process (every process must call it)."""
+        return self.sum([float(flag)])[0] > 0 if self.enabled else flag
+
     def gather(self, obj) -> list:
         """Every process's ``obj``, in rank order."""
         if not self.enabled:
@@ -78,10 +82,10 @@ def pick_device(requested: str | None, local_rank: int | None) -> torch.device:
     cuda:LOCAL_RANK under torchrun. A CUDA device without a GPU is an error."""
     want = requested or ("cuda" if torch.cuda.is_available() else "cpu")
     if want.startswith("cuda") and not torch.cuda.is_available():
-        raise DataError("--device cuda: no CUDA GPU available")
+        raise SetupError("--device cuda: no CUDA GPU available")
     if want == "cuda" and local_rank is not None:
         want = f"cuda:{local_rank}"
     try:
         return torch.device(want)
     except RuntimeError:
-        raise DataError(f"--device {want!r} is not a device; use cpu or cuda") from None
+        raise SetupError(f"--device {want!r} is not a device; use cpu or cuda") from None

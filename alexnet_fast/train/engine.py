@@ -20,10 +20,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import alexnet_fast
+from alexnet_fast._backends import resolve_backend
 from alexnet_fast.progress import Progress
 from alexnet_fast.train import checkpoint, data as D, loading, loop, metrics
 from alexnet_fast.train.demo import TinyNet
 from alexnet_fast.train.distributed import Distributed
+from alexnet_fast.train.errors import SetupError, TrainingDiverged
+
+
+def check_backend(backend: str, device: torch.device) -> None:
+    """--backend must run on ``device``: else a one-line error, before any data is read."""
+    usable = ["auto", *alexnet_fast.available_backends(device)]
+    try:
+        resolve_backend(backend, device)
+    except (ValueError, RuntimeError) as error:
+        raise SetupError(f"--backend {backend} cannot be used on {device} ({error}); use one of: "
+                         f"{', '.join(usable)}") from None
+    if backend not in usable:
+        raise SetupError(f"--backend {backend} does not run on {device} here; use one of: {', '.join(usable)}")
 
 
 def build_model(args, num_classes: int) -> nn.Module:
@@ -56,6 +71,8 @@ class Run:
     best: float = math.inf
     epochs_done: int = 0
     steps_log: metrics.StepsLog | None = None
+    watch: metrics.DivergenceWatch = dataclasses.field(default_factory=metrics.DivergenceWatch)
+    divergence: str | None = None  # the first divergence seen, for the closing line
 
 
 def train(args: argparse.Namespace) -> int:
@@ -83,6 +100,7 @@ def _set_up_process(args, world: Distributed, out: Path) -> None:
 
 def set_up(args, world: Distributed) -> Run:
     """Everything before the first epoch, up to a resumed checkpoint."""
+    check_backend(args.backend, world.device)
     out = Path(args.output)
     _set_up_process(args, world, out)
     D.require_pillow()
@@ -113,7 +131,7 @@ def set_up(args, world: Distributed) -> Run:
               nn.CrossEntropyLoss(), optimizer, scheduler)
     path = checkpoint.checkpoint_to_resume(args.resume, out / "checkpoint.pt", world.log)
     if path is not None:
-        run.epochs_done, run.history, run.best = checkpoint.load_checkpoint(
+        run.epochs_done, run.history, run.best, run.watch.first = checkpoint.load_checkpoint(
             path, net, optimizer, scheduler, run.classes, world.rank)
         world.log(f"resumed from {path}: {run.epochs_done} epochs done")
     return run
@@ -150,6 +168,23 @@ def _warmup_lr(args, epoch: int, steps_per_epoch: int):
     return lr
 
 
+def watch_divergence(run: Run, loss: float, epoch: int, step: int) -> None:
+    """Warns the first time the loss diverges (metrics.DivergenceWatch), with
+    what to try; ends the run at a loss that is not finite (the weights are
+    lost), and with --stop-on-divergence at any divergence of any process."""
+    message = run.watch.check(loss, epoch, step)
+    hint = metrics.divergence_hint(run.args)
+    if message is not None and not math.isfinite(loss):
+        raise TrainingDiverged(f"{message}: the run diverged; {hint}")
+    run.divergence = run.divergence or message
+    if run.args.stop_on_divergence:
+        if run.world.any(run.watch.diverged):
+            raise TrainingDiverged(f"{run.divergence or 'the loss diverged in another process'}: stopped "
+                                   f"(--stop-on-divergence); {hint}")
+    elif message is not None:
+        run.world.log(f"warning: {message}: the run is diverging; {hint} (--stop-on-divergence ends such a run)")
+
+
 def run_epoch(run: Run, epoch: int) -> None:
     """Trains one epoch, evaluates, logs, and (main process) saves the
     metrics, the checkpoint, best.pt and the curves."""
@@ -162,6 +197,7 @@ def run_epoch(run: Run, epoch: int) -> None:
     steps = min(steps, args.max_steps) if args.max_steps else steps
 
     def on_step(step: int, loss: float, step_lr: float) -> None:
+        watch_divergence(run, loss, epoch, step)
         if run.steps_log is not None:
             run.steps_log.write(epoch + 1, step, loss, step_lr)
 
@@ -172,7 +208,7 @@ def run_epoch(run: Run, epoch: int) -> None:
                                     clip_grad_norm=args.clip_grad_norm, on_step=on_step, progress=bar)
     loss_sum, correct, seen = world.sum(list(sums))
     row = dict(epoch=epoch + 1, lr=lr, train_loss=loss_sum / max(seen, 1), train_top1_err=1 - correct / max(seen, 1),
-               images=int(seen))
+               images=int(seen), diverged=run.watch.diverged)
     if run.val_loaders:
         ten = args.ten_crop == "every" or (epoch + 1 == args.epochs and args.ten_crop == "final")
         # The unwrapped module: evaluation needs no gradient sync, and the
@@ -183,14 +219,15 @@ def run_epoch(run: Run, epoch: int) -> None:
     monitored = row.get("val_top1_err", row["train_top1_err"])
     run.scheduler.step(monitored)
     run.history.append(row)
-    world.log(metrics.epoch_summary(row, args.epochs))
+    world.log(metrics.epoch_summary(row, args.epochs, len(run.classes)))
     save_epoch(run, epoch, monitored)
     world.barrier()
 
 
 def save_epoch(run: Run, epoch: int, monitored: float) -> None:
     """Every process's RNG state into the checkpoint; the main process writes
-    the metrics, checkpoint.pt, best.pt (when ``monitored`` improved) and the curves."""
+    the metrics, checkpoint.pt (not with --keep-best-only), best.pt (when
+    ``monitored`` improved) and the curves."""
     args = run.args
     rngs = run.world.gather(checkpoint.rng_state())
     if not run.world.main:
@@ -200,9 +237,10 @@ def save_epoch(run: Run, epoch: int, monitored: float) -> None:
     run.best = min(run.best, monitored)
     model_only = dict(model=run.net.state_dict(), classes=run.classes, stats=run.stats.to_json(), epoch=epoch + 1,
                       crop=run.crop, variant=args.model)
-    state = dict(model_only, optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
-                 history=run.history, best=run.best, rng=rngs, args=vars(args))
-    checkpoint.atomic_save(state, run.out / "checkpoint.pt")
+    if not args.keep_best_only:
+        state = dict(model_only, optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
+                     history=run.history, best=run.best, rng=rngs, args=vars(args), first_loss=run.watch.first)
+        checkpoint.atomic_save(state, run.out / "checkpoint.pt")
     if improved and args.save_best:
         checkpoint.atomic_save(model_only, run.out / "best.pt")
     if args.plot:
@@ -219,7 +257,16 @@ def finish(run: Run) -> None:
     if not world.parameters_agree(run.net):
         world.log("warning: the processes' parameters differ")
     if run.history:
-        world.log(f"done: {len(run.history)} epochs; outputs in {run.out} (checkpoint.pt, metrics.csv, metrics.json, "
-                  f"steps.csv{', ' + str(args.plot) if args.plot else ''})")
+        files = [run.out / name for name in ("checkpoint.pt", "best.pt", "metrics.csv", "metrics.json", "steps.csv")]
+        files += [Path(args.plot)] if args.plot else []
+        listed = ", ".join(f"{path.name} ({_size(path)})" for path in files if path.is_file())
+        world.log(f"done: {len(run.history)} epochs; outputs in {run.out}: {listed}")
+        if run.divergence:
+            world.log(f"warning: the loss diverged during the run ({run.divergence}); {metrics.divergence_hint(args)}")
         if world.main and args.json_summary:
             print(json.dumps(run.history[-1]))
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB" if size >= 2**10 else f"{size} B"

@@ -1,7 +1,6 @@
 """One epoch of training and one evaluation pass."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -24,7 +23,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer, criterion, device: torc
                     progress: Progress | None = None) -> tuple[float, int, int]:
     """SGD steps over ``loader`` (at most ``max_steps`` when set). Before step
     ``s`` the learning rate is ``warmup_lr(s)`` where that is not None; after
-    it ``on_step(s, loss, lr)``. Returns this process's (sum of the losses x
+    it ``on_step(s, loss, lr)``, which may stop the epoch by raising (a loss
+    that is not finite, for one). Returns this process's (sum of the losses x
     batch sizes, correct top-1 predictions, images seen)."""
     model.train()
     loss_sum, correct, seen = 0.0, 0, 0
@@ -48,13 +48,11 @@ def train_one_epoch(model: nn.Module, loader, optimizer, criterion, device: torc
             nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
         value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(f"the loss is {value} at epoch {epoch + 1}, step {step}: lower --lr")
+        if on_step is not None:
+            on_step(step, value, optimizer.param_groups[0]["lr"])
         loss_sum += value * labels.shape[0]
         correct += int((logits.detach().argmax(1) == labels).sum())
         seen += labels.shape[0]
-        if on_step is not None:
-            on_step(step, value, optimizer.param_groups[0]["lr"])
         if progress is not None:
             progress.update(loss=f"{value:.3f}")
     return loss_sum, correct, seen
@@ -63,9 +61,10 @@ def train_one_epoch(model: nn.Module, loader, optimizer, criterion, device: torc
 @torch.no_grad()
 def evaluate(model, loader, device, ten_crop: bool, criterion, progress: bool, world: Distributed) -> dict:
     """Top-1/top-5 error of the centre crop (and of the 10-crop average of the
-    softmax outputs when ``ten_crop``), summed over ranks."""
+    softmax outputs when ``ten_crop``), summed over ranks. The top-5 errors
+    are None with 5 classes or fewer, where every label is in the top 5."""
     model.eval()
-    loss_sum, n, c1, c5, t1, t5 = 0.0, 0, 0, 0, 0, 0
+    loss_sum, n, c1, c5, t1, t5, classes = 0.0, 0, 0, 0, 0, 0, 0
     with Progress(len(loader), "eval", enabled=progress) as bar:
         for batch in loader:
             bar.update()
@@ -81,6 +80,7 @@ def evaluate(model, loader, device, ten_crop: bool, criterion, progress: bool, w
                 t5 += topk_correct(averaged, labels, 5)
             else:
                 centre = model(images).float()
+            classes = centre.shape[1]
             loss_sum += float(criterion(centre, labels)) * labels.shape[0]
             c1 += topk_correct(centre, labels, 1)
             c5 += topk_correct(centre, labels, 5)
@@ -88,7 +88,9 @@ def evaluate(model, loader, device, ten_crop: bool, criterion, progress: bool, w
     loss_sum, n, c1, c5, t1, t5 = world.sum([loss_sum, n, c1, c5, t1, t5])
     if n == 0:
         return {}
-    result = dict(val_loss=loss_sum / n, val_top1_err=1 - c1 / n, val_top5_err=1 - c5 / n, val_images=int(n))
+    top5 = classes > 5  # the same on every rank: the model's output size
+    result = dict(val_loss=loss_sum / n, val_top1_err=1 - c1 / n, val_top5_err=1 - c5 / n if top5 else None,
+                  val_images=int(n))
     if ten_crop:
-        result.update(val10_top1_err=1 - t1 / n, val10_top5_err=1 - t5 / n)
+        result.update(val10_top1_err=1 - t1 / n, val10_top5_err=1 - t5 / n if top5 else None)
     return result
