@@ -91,7 +91,7 @@ def op_table(report: dict) -> Table:
 
 def _copy_footnote(copies: list[dict]) -> str:
     if not copies:
-        return "no operators timed"
+        return "no copy timed: no % copy"
     if "gbps_min" not in copies[0]:  # one copy per shape, timed on its own
         return "copy GB/s (the 100% of % copy): " + ", ".join(f"{c['case']} {c['gbps']:.3g}" for c in copies)
     ranges = ", ".join(f"{c['case']} {c['gbps']:.3g} ({c['gbps_min']:.3g}-{c['gbps_max']:.3g})"

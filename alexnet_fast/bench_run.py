@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from alexnet_fast import benchmarks, machine_load
+from alexnet_fast import benchmarks, machine_load, peers
 from alexnet_fast.progress import Progress
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -38,6 +38,7 @@ class Settings:
     model_steps: int
     compile: bool
     quick: bool = False
+    peers: bool = False  # also time the installed peers (alexnet_fast.peers), on the CPU
 
 
 def default_sizes(device: torch.device, quick: bool) -> dict:
@@ -72,25 +73,58 @@ def run_benchmarks(settings: Settings, command: str, args: dict) -> dict:
     if not settings.compile:
         op_providers.remove("compile")
         notes.append("torch.compile: skipped" + (" (--quick; add --compile)" if settings.quick else " (--no-compile)"))
+    op_providers += _peer_providers(settings, notes)
     model_providers = [p for p in benchmarks.MODEL_PROVIDERS if settings.compile or not p.compiled]
     if settings.model and not benchmarks.models_available():
         notes.append("model: skipped, alexnet_fast.models is not in this build")
     run_model = settings.model and benchmarks.models_available()
 
     machine = machine_load.machine_at_start(torch.get_num_threads())
-    total = len(cases) * len(benchmarks.MODES) * len(op_providers)
+    total = len(cases) * sum(len(_modes(provider)) for provider in op_providers)
     total += len(model_providers) * len(benchmarks.MODEL_MODES) if run_model else 0
     with Progress(total, lines=True) as progress:
         op_rows, copy_rows = bench_ops(settings, cases, op_providers, progress)
         model_rows = bench_model(settings, model_providers, progress) if run_model else []
 
     notes += failure_notes([row for row in op_rows + model_rows if row["error"]])
-    notes += trust_notes(machine, op_rows + model_rows)
+    notes += peer_notes(op_rows) + trust_notes(machine, op_rows + model_rows)
     timed = [row for row in op_rows + model_rows if not row["error"]]
     unreliable = sum(not row["reliable"] for row in timed)
     reliability = dict(machine_load.limits(), rows=len(timed), unreliable_rows=unreliable)
     info = dict(meta(settings, command, args, notes), machine=machine, reliability=reliability)
     return {"meta": info, "ops": op_rows, "copy": copy_rows, "model": model_rows}
+
+
+def _peer_providers(settings: Settings, notes: list[str]) -> list[str]:
+    """The installed peers, when asked for and on the CPU."""
+    if not settings.peers:
+        return []
+    if settings.device.type != "cpu":
+        notes.append(f"peers: timed on the CPU only, not on {settings.device}")
+        return []
+    absent = peers.missing()
+    if absent:
+        notes.append("peers not installed: " + ", ".join(f"{p} (pip install {pkg})" for p, pkg in absent.items()))
+    return peers.installed()
+
+
+def _modes(provider: str) -> tuple[str, ...]:
+    return peers.modes(provider) if provider in peers.PEERS else benchmarks.MODES
+
+
+def peer_notes(rows: list[dict]) -> list[str]:
+    """How the peers ran: their threads, their modes, their layouts."""
+    timed = {row["provider"]: row["threads"] for row in rows if row["provider"] in peers.PEERS and not row["error"]}
+    if not timed:
+        return []
+    notes = ["peers' threads: " + "; ".join(f"{peer} {threads}" for peer, threads in timed.items()),
+             "peers: the same inputs and LRN convention as ours (alexnet_fast/peers.py), converted to their arrays "
+             "outside the timed calls (tensorflow: NHWC, its CPU LRN has no NCHW); forward, and forward_backward "
+             "where the framework has autograd"]
+    forward_only = [peer for peer in timed if peer not in peers.WITH_AUTOGRAD]
+    if forward_only:
+        notes.append(f"{', '.join(forward_only)}: forward only (inference engines, no autograd)")
+    return notes
 
 
 def trust_notes(machine: dict, rows: list[dict]) -> list[str]:
@@ -133,14 +167,14 @@ def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict
         functions = {}
         for mode in benchmarks.MODES:
             measured = []
-            for provider in providers:
+            for provider in [p for p in providers if mode in _modes(p)]:
                 progress.step(f"{case.name} {mode} {provider}")
                 row = dict(op=case.op, case=case.name, shape=list(case.shape), dtype=dtype, mode=mode,
                            provider=provider, bytes=benchmarks.bytes_moved(case, mode, x, grad))
                 try:
-                    if provider not in functions:
-                        functions[provider] = benchmarks.function(case.op, provider)
-                    work = benchmarks.workload(functions[provider], mode, x, grad)
+                    work = _workload(provider, case.op, mode, x, grad, functions)
+                    if provider in peers.PEERS:
+                        row["threads"] = functions[provider].threads
                     result = _measure(work, settings, baseline=copy)
                     del work
                     row.update(measurement_fields(result), error=None)
@@ -155,6 +189,17 @@ def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict
             rows += with_speedups(measured)
         copies.append(copy_summary(case, dtype, [row for row in rows if row["case"] == case.name]))
     return rows, copies
+
+
+def _workload(provider: str, op: str, mode: str, x, grad, functions: dict):
+    """The timed callable of ``provider`` for ``op`` in ``mode``; ``functions``
+    keeps each provider's function (or peer op) across the modes of a case."""
+    if provider not in functions:
+        functions[provider] = (peers.build(provider, op, **benchmarks.LRN_PARAMS, **benchmarks.POOL_PARAMS)
+                               if provider in peers.PEERS else benchmarks.function(op, provider))
+    if provider in peers.PEERS:
+        return peers.workload(functions[provider], mode, x, grad)
+    return benchmarks.workload(functions[provider], mode, x, grad)
 
 
 def copy_summary(case, dtype: str, rows: list[dict]) -> dict:
@@ -237,6 +282,8 @@ def meta(settings: Settings, command: str, args: dict, notes: list[str]) -> dict
         cpu_count=os.cpu_count(),
         threads=torch.get_num_threads(),
         backends=[b for b in benchmarks.providers(device) if b not in ("eager", "compile")],
+        peers={peer: package_version(peers.INSTALL[peer].split()[0]) for peer in peers.installed()}
+        if settings.peers else {},
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         command=command,
         args={key: plain(value) for key, value in args.items()},

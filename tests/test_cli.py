@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import alexnet_fast
-from alexnet_fast import bench_report, bench_run, benchmarks, cli, machine_load
+from alexnet_fast import bench_report, bench_run, benchmarks, cli, machine_load, peers
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -98,6 +98,32 @@ def _check_trust_fields(report: dict, out: str) -> None:
         assert beside[0] <= copy["gbps"] <= beside[-1]
     assert "vs eager" in out and "vs compile" not in out  # no torch.compile in --quick: no column of "-"
     assert ", quick" in out
+
+
+@pytest.mark.skipif(not peers.installed(), reason="no peer installed (pip install onnxruntime onnx)")
+def test_quick_run_with_peers(tmp_path, capsys):
+    json_path = tmp_path / "peers.json"
+    argv = ["bench", "--quick", "--peers", "--ops", "relu_lrn", "--no-model", "--device", "cpu", "--threads", "1",
+            "--json", str(json_path)]
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    report = json.loads(json_path.read_text())
+    assert status == 0, f"{report['meta']['notes']}\n{err[-2000:]}"
+    rows = report["ops"]
+    installed = peers.installed()
+    for peer in installed:
+        timed = [row for row in rows if row["provider"] == peer]
+        assert {row["mode"] for row in timed} == set(peers.modes(peer))
+        assert {row["case"] for row in timed} == {"norm1", "norm2"}
+        for row in timed:
+            assert row["error"] is None and row["median_ms"] > 0 and row["speedup_vs_eager"] > 0
+            assert row["threads"]  # how the peer's threads were set
+    assert report["meta"]["peers"].keys() == set(installed)
+    notes = "\n".join(report["meta"]["notes"])
+    assert "peers' threads: " in notes and all(peer in notes for peer in installed)
+    for peer, packages in peers.missing().items():
+        assert f"{peer} (pip install {packages})" in notes
+    assert f"| {installed[0]} " in out or f"│ {installed[0]} " in out
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ It times, on the CPU or a GPU:
    shapes, each mode and provider (eager PyTorch, torch.compile, each fast
    backend): median and interquartile range, GB/s, % of a copy's GB/s
    measured on the same tensor, speed-ups against eager and torch.compile;
+   with --peers, also in ONNX Runtime, OpenVINO, TensorFlow and JAX (those
+   installed; alexnet_fast.peers);
 2. the model, AlexNet's paper variant: forward and forward+backward per
    batch, mean +- std over many steps after warm-up (like the TensorFlow
    AlexNet benchmark), fast backends against the reference model eager and
@@ -47,6 +49,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="include torch.compile providers (default: yes, no with --quick)")
     parser.add_argument("--threads", type=argtypes.positive_int, metavar="N",
                         help=f"CPU threads of torch (default: torch's, {torch.get_num_threads()} here)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time the ops in ONNX Runtime, OpenVINO, TensorFlow and JAX, those installed "
+                        "(pip install alexnet-fast[peers]); CPU only")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a smoke test")
     parser.add_argument("--json", type=argtypes.output_file(".json"), metavar="PATH.json", help="write the raw numbers")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
@@ -63,7 +68,7 @@ def settings_for(args: argparse.Namespace) -> bench_run.Settings:
         sizes.update(op_batch=args.batch_size, model_batch=args.batch_size)
     return bench_run.Settings(device=args.device, dtype=bench_run.DTYPES[args.dtype], ops=args.ops, model=args.model,
                               compile=not args.quick if args.compile is None else args.compile, quick=args.quick,
-                              **sizes)
+                              peers=args.peers, **sizes)
 
 
 def run(args: argparse.Namespace) -> int:
