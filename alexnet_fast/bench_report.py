@@ -12,7 +12,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from alexnet_fast import benchmarks, machine_load
+from alexnet_fast import benchmarks, machine_load, peers
 from alexnet_fast.bench_run import with_speedups
 
 Table = tuple[str, list[str], list[list[str]], list[str]]  # title, headers, rows, footnotes
@@ -99,6 +99,35 @@ def _copy_footnote(copies: list[dict]) -> str:
     return f"copy GB/s, timed beside each row (the 100% of its % copy): median (range) per case: {ranges}"
 
 
+def peer_table(report: dict) -> Table | None:
+    """Ours against each peer (--peers) per case and mode: the medians, and
+    in brackets the peer's median over ours; None without peer rows."""
+    rows = [row for row in report["ops"] if not row["error"]]
+    peer_names = [p for p in peers.PEERS if any(row["provider"] == p for row in rows)]
+    ours = next((row["provider"] for row in rows if row["provider"] not in ("eager", "compile", *peers.PEERS)), None)
+    if not peer_names or ours is None:
+        return None
+    medians = {(row["case"], row["mode"], row["provider"]): row for row in rows}
+    headers = ["op", "case", "mode", f"ours ({ours}) ms", *(f"{peer} ms" for peer in peer_names)]
+    table = []
+    for row in rows:
+        if row["provider"] != ours or not any((row["case"], row["mode"], p) in medians for p in peer_names):
+            continue
+        cells = [row["op"], f"{row['case']} {'x'.join(map(str, row['shape']))}", row["mode"],
+                 _ms(row["median_ms"]) + _trust_cells(row)[0]]
+        for peer in peer_names:
+            other = medians.get((row["case"], row["mode"], peer))
+            cells.append("-" if other is None else f"{_ms(other['median_ms'])}{_trust_cells(other)[0]} "
+                                                   f"({other['median_ms'] / row['median_ms']:.2g}x)")
+        table.append(cells)
+    threads = report["meta"].get("threads")
+    title = f"Peers: {report['meta']['settings']['dtype']}, batch {report['meta']['settings']['op_batch']}, " \
+            f"{threads} threads each"
+    footnotes = ["(Nx): the peer's median / ours (above 1: ours is faster); -: the peer has no such mode",
+                 *_unreliable_footnote(rows, report["meta"].get("reliability"))]
+    return title, headers, table, footnotes
+
+
 def model_table(report: dict) -> Table:
     """The model's table."""
     headers = ["provider", "mode", "batch", "mean +- std ms", "median ms", "images/s", "peak memory", "check"]
@@ -135,6 +164,7 @@ def model_table(report: dict) -> Table:
 def print_report(report: dict, markdown: bool = False) -> None:
     """The tables (rich, else plain text; Markdown with ``markdown``) and notes, on stdout."""
     tables = [op_table(report)] if report["ops"] or report["copy"] else []
+    tables += [table for table in [peer_table(report)] if table is not None]
     tables += [model_table(report)] if report["model"] else []
     render = _markdown if markdown else _rich if importlib.util.find_spec("rich") else _plain_text
     machine = report["meta"].get("machine")

@@ -178,17 +178,21 @@ def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict
                     result = _measure(work, settings, baseline=copy)
                     del work
                     row.update(measurement_fields(result), error=None)
-                    row["gbps"] = row["bytes"] / result.timing.median / 1e9
-                    row.update(copy_median_ms=result.baseline.median * 1e3,
-                               copy_gbps=copy_bytes / result.baseline.median / 1e9)
-                    row["pct_of_copy"] = 100 * row["gbps"] / row["copy_gbps"]
-                    row["above_copy"] = row["pct_of_copy"] > 100
+                    row.update(bandwidth_fields(row["bytes"], result.timing, copy_bytes, result.baseline))
                 except Exception as error:  # shown in the table and the notes
                     row.update(error=one_line(error))
                 measured.append(row)
             rows += with_speedups(measured)
         copies.append(copy_summary(case, dtype, [row for row in rows if row["case"] == case.name]))
     return rows, copies
+
+
+def bandwidth_fields(nbytes: int, timing: benchmarks.Timing, copy_bytes: int, copy: benchmarks.Timing) -> dict:
+    """GB/s of the floor's bytes, of the copy timed beside them, the ratio
+    in percent, and whether it is above 100%."""
+    gbps, copy_gbps = nbytes / timing.median / 1e9, copy_bytes / copy.median / 1e9
+    return dict(gbps=gbps, copy_median_ms=copy.median * 1e3, copy_gbps=copy_gbps, pct_of_copy=100 * gbps / copy_gbps,
+                above_copy=gbps > copy_gbps)
 
 
 def _workload(provider: str, op: str, mode: str, x, grad, functions: dict):

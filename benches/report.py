@@ -1,4 +1,5 @@
-"""Markdown tables from a pytest-benchmark JSON of this suite:
+"""Markdown tables from a pytest-benchmark JSON of this suite, or from the
+JSON of `alexnet-fast bench --json`:
 
     python benches/report.py benches/results/<file>.json
 
@@ -18,7 +19,8 @@ from alexnet_fast.bench_report import print_report, reports_from_pytest_benchmar
 def main(path: str) -> None:
     with open(path) as f:
         data = json.load(f)
-    for report in reports_from_pytest_benchmark(data):
+    reports = [data] if "meta" in data else reports_from_pytest_benchmark(data)  # `bench --json`, or pytest's
+    for report in reports:
         print_report(report, markdown=True)
 
 

@@ -60,6 +60,36 @@ def test_unreliable_rows_and_rows_above_a_copy_are_marked():
     assert "norm1 20 (18-22)" in text  # the copies timed beside the rows
 
 
+def test_percent_of_a_copy_timed_beside_the_row():
+    timing, copy = benchmarks.Timing((0.004, 0.002, 0.003)), benchmarks.Timing((0.001, 0.001, 0.0015))
+    fields = bench_run.bandwidth_fields(6 * 10**6, timing, 2 * 10**6, copy)  # op 2 GB/s, copy 2 GB/s
+    assert fields == pytest.approx(dict(gbps=2.0, copy_median_ms=1.0, copy_gbps=2.0, pct_of_copy=100.0,
+                                        above_copy=False))
+    faster = bench_run.bandwidth_fields(9 * 10**6, timing, 2 * 10**6, copy)  # 3 GB/s against a 2 GB/s copy
+    assert faster["pct_of_copy"] == pytest.approx(150.0) and faster["above_copy"] is True
+
+
+def test_peer_table_compares_each_peer_with_ours(tmp_path):
+    ops = [_op_row("eager", 80.0), _op_row("cpu", 2.0), _op_row("onnxruntime", 6.0),
+           _op_row("jax", 3.0, reliable=False, unreliable_reasons=["spread 20% (limit 10%)"]),
+           _op_row("eager", 90.0, mode="forward_backward"), _op_row("cpu", 5.0, mode="forward_backward"),
+           _op_row("jax", 10.0, mode="forward_backward")]
+    report = _report(ops)
+    report["meta"]["threads"] = 2
+    title, headers, rows, _ = bench_report.peer_table(report)
+    assert headers == ["op", "case", "mode", "ours (cpu) ms", "onnxruntime ms", "jax ms"]
+    assert rows[0][3:] == ["2.00", "6.00 (3x)", "3.00 ? (1.5x)"]
+    assert rows[1][2:] == ["forward_backward", "5.00", "-", "10.0 (2x)"]  # no autograd in ONNX Runtime
+    assert "2 threads each" in title
+    assert bench_report.peer_table(_report(ops[:2])) is None  # no peer: no table
+    path = tmp_path / "bench.json"  # benches/report.py reads `alexnet-fast bench --json` too
+    path.write_text(json.dumps(report))
+    done = subprocess.run([sys.executable, str(ROOT / "benches" / "report.py"), str(path)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert "### Peers: float32, batch 2, 2 threads each" in done.stdout and "| 6.00 (3x) |" in done.stdout
+
+
 def test_the_markdown_report_warns_of_a_busy_machine(capsys):
     report = _report([_op_row("eager", 8.0), _op_row("cpu", 2.0)])
     report["meta"]["machine"] = dict(busy=True, reasons=["load average 3.00 on 2 CPUs, with 2 threads of ours"])
