@@ -17,12 +17,13 @@ import os
 import statistics
 import threading
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 
 import alexnet_fast
+from alexnet_fast import machine_load
 
 MODES = ("forward", "backward", "forward_backward")
 OPS = ("relu_lrn", "max_pool2d", "relu_lrn_max_pool2d")
@@ -175,11 +176,11 @@ class Timing:
 
     @property
     def q25(self) -> float:
-        return _quantile(self.times, 0.25)
+        return machine_load.quantile(sorted(self.times), 0.25)
 
     @property
     def q75(self) -> float:
-        return _quantile(self.times, 0.75)
+        return machine_load.quantile(sorted(self.times), 0.75)
 
     @property
     def mean(self) -> float:
@@ -190,44 +191,87 @@ class Timing:
         return statistics.stdev(self.times) if len(self.times) > 1 else 0.0
 
 
-def _quantile(values, q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default)."""
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+def time_calls(works: Sequence[Callable[[], object]], device, repeats: int) -> list[tuple[float, ...]]:
+    """Seconds per call of each of ``works``, called in turn ``repeats`` times
+    (works[0], works[1], works[0], ...: each is timed under the same
+    conditions as the others). CUDA events around each call on a GPU (read
+    after one synchronisation), time.perf_counter on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        events = [[(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in works]
+                  for _ in range(repeats)]
+        for pairs in events:
+            for work, (start, end) in zip(works, pairs):
+                start.record()
+                work()
+                end.record()
+        torch.cuda.synchronize()
+        return [tuple(pairs[i][0].elapsed_time(pairs[i][1]) / 1e3 for pairs in events) for i in range(len(works))]
+    times = [[] for _ in works]
+    for _ in range(repeats):
+        for work, seconds in zip(works, times):
+            start = time.perf_counter()
+            work()
+            seconds.append(time.perf_counter() - start)
+    return [tuple(seconds) for seconds in times]
+
+
+def _warm_up(works: Sequence[Callable[[], object]], device, warmup: int, repeats: int, min_time: float) -> int:
+    """Runs each of ``works`` ``warmup`` times untimed (torch.compile compiles
+    there); returns the number of timed calls: ``repeats``, or more (up to ten
+    times as many) where the last warm-up call of works[0] says that
+    ``repeats`` calls would take less than ``min_time`` seconds."""
+    last = float("inf")
+    for _ in range(warmup):
+        for i, work in enumerate(works):
+            start = time.perf_counter()
+            work()
+            synchronize(device)
+            if i == 0:
+                last = time.perf_counter() - start
+    if last * repeats < min_time:
+        return min(10 * repeats, math.ceil(min_time / max(last, 1e-9)))
+    return repeats
 
 
 def time_workload(work: Callable[[], object], device, warmup: int, repeats: int, min_time: float = 0.0) -> Timing:
-    """Runs ``work`` ``warmup`` times untimed (torch.compile compiles there),
-    then times each call: CUDA events around each call on a GPU (read after
-    one synchronisation), time.perf_counter on the CPU. ``repeats`` calls, or
-    more (up to ten times as many) where the last warm-up call says that
-    ``repeats`` calls would take less than ``min_time`` seconds."""
+    """``work`` warmed up, then timed per call (see _warm_up and time_calls)."""
+    repeats = _warm_up([work], device, warmup, repeats, min_time)
+    return Timing(time_calls([work], device, repeats)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """A timing that says whether it can be trusted (alexnet_fast.machine_load):
+    the kept round's timing, its baseline's, the round itself, its problems
+    (empty: trusted) and how many rounds were timed."""
+
+    timing: Timing
+    baseline: Timing | None
+    round: machine_load.Round
+    problems: list[str]
+    rounds: int
+
+
+def measure(work: Callable[[], object], device, warmup: int, repeats: int, min_time: float = 0.0,
+            baseline: Callable[[], object] | None = None,
+            max_rounds: int = machine_load.MAX_ROUNDS) -> Measurement:
+    """Times ``work`` (and ``baseline`` beside it, call for call) in rounds of
+    ``repeats`` calls until a round shows no sign of a busy machine, at most
+    ``max_rounds`` (see machine_load.repeat_until_steady)."""
     device = torch.device(device)
-    last = float("inf")
-    for _ in range(warmup):
-        start = time.perf_counter()
-        work()
-        synchronize(device)
-        last = time.perf_counter() - start
-    if last * repeats < min_time:
-        repeats = min(10 * repeats, math.ceil(min_time / max(last, 1e-9)))
-    if device.type == "cuda":
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(repeats)]
-        for start, end in events:
-            start.record()
-            work()
-            end.record()
-        torch.cuda.synchronize()
-        return Timing(tuple(start.elapsed_time(end) / 1e3 for start, end in events))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return Timing(tuple(times))
+    works = [work] if baseline is None else [work, baseline]
+    repeats = _warm_up(works, device, warmup, repeats, min_time)
+
+    def one_round() -> machine_load.Round:
+        start = machine_load.Clocks.read()
+        times = time_calls(works, device, repeats)
+        return machine_load.Round(times[0], times[1] if baseline is not None else (), start,
+                                  machine_load.Clocks.read())
+
+    kept, problems, rounds = machine_load.repeat_until_steady(one_round, device.type == "cpu", max_rounds)
+    return Measurement(Timing(kept.times), Timing(kept.baseline_times) if baseline is not None else None, kept,
+                       problems, rounds)
 
 
 # --- The model --------------------------------------------------------------

@@ -2,6 +2,7 @@
 and tables, and the rejection of bad arguments."""
 import datetime
 import json
+import os
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 import alexnet_fast
-from alexnet_fast import benchmarks, cli
+from alexnet_fast import bench_report, bench_run, benchmarks, cli, machine_load, peers
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -46,6 +47,7 @@ def test_quick_run_writes_json_png_and_tables(tmp_path, capsys):
         if row["provider"] == "eager":
             assert row["speedup_vs_eager"] == 1.0
     assert {c["case"] for c in report["copy"]} == {row["case"] for row in rows}
+    _check_trust_fields(report, out)
 
     if benchmarks.models_available():
         assert {(r["provider"], r["mode"]) for r in report["model"]} == {
@@ -61,10 +63,67 @@ def test_quick_run_writes_json_png_and_tables(tmp_path, capsys):
     assert "Operators:" in out and "relu_lrn" in out
     assert png_path.read_bytes()[:8] == PNG_SIGNATURE and png_path.stat().st_size > 1000
 
-    cli.print_report(report, markdown=True)
+    bench_report.print_report(report, markdown=True)
     markdown = capsys.readouterr().out
     assert "| op | case | mode | provider | median ms |" in markdown
     assert markdown.count("\n| relu_lrn |") == 2 * len(benchmarks.MODES) * (1 + len(fast))
+
+
+def _check_trust_fields(report: dict, out: str) -> None:
+    """The fields that say whether a --quick run's numbers can be trusted."""
+    meta, rows, timed = report["meta"], report["ops"], report["ops"] + report["model"]
+    machine = meta["machine"]
+    assert machine["threads"] == 1 and machine["cpu_count"] == os.cpu_count()
+    assert machine["busy"] == bool(machine["reasons"])
+    assert machine["busy"] == any(note.startswith("busy machine") for note in meta["notes"])
+    assert machine["busy"] == ("Warning: the machine was busy" in out)
+    reliability = meta["reliability"]
+    assert reliability["max_rounds"] == machine_load.MAX_ROUNDS and reliability["rows"] == len(timed)
+    assert reliability["unreliable_rows"] == sum(not row["reliable"] for row in timed)
+    assert (reliability["unreliable_rows"] > 0) == any("rows unreliable" in note for note in meta["notes"])
+    for row in timed:
+        assert row["reliable"] == (row["unreliable_reasons"] == [])
+        rounds = 1 if row in report["model"] else machine_load.MAX_ROUNDS
+        assert 1 <= row["rounds"] <= rounds and (row["reliable"] or row["rounds"] == rounds)
+        assert row["relative_iqr"] == pytest.approx((row["q75_ms"] - row["q25_ms"]) / row["median_ms"])
+        assert row["cpu_share"] > 0 and (row["cpu_stall"] is None or row["cpu_stall"] >= 0)
+    for row in rows:  # the copy timed beside each row
+        copy_bytes = 2 * torch.Size(row["shape"]).numel() * 4
+        assert row["copy_gbps"] == pytest.approx(copy_bytes / row["copy_median_ms"] / 1e6)
+        assert row["pct_of_copy"] == pytest.approx(100 * row["gbps"] / row["copy_gbps"])
+        assert row["above_copy"] == (row["pct_of_copy"] > 100)
+    for copy in report["copy"]:
+        beside = sorted(row["copy_gbps"] for row in rows if row["case"] == copy["case"])
+        assert (copy["gbps_min"], copy["gbps_max"]) == (beside[0], beside[-1])
+        assert beside[0] <= copy["gbps"] <= beside[-1]
+    assert "vs eager" in out and "vs compile" not in out  # no torch.compile in --quick: no column of "-"
+    assert ", quick" in out
+
+
+@pytest.mark.skipif(not peers.installed(), reason="no peer installed (pip install onnxruntime onnx)")
+def test_quick_run_with_peers(tmp_path, capsys):
+    json_path = tmp_path / "peers.json"
+    argv = ["bench", "--quick", "--peers", "--ops", "relu_lrn", "--no-model", "--device", "cpu", "--threads", "1",
+            "--json", str(json_path)]
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    report = json.loads(json_path.read_text())
+    assert status == 0, f"{report['meta']['notes']}\n{err[-2000:]}"
+    rows = report["ops"]
+    installed = peers.installed()
+    for peer in installed:
+        timed = [row for row in rows if row["provider"] == peer]
+        assert {row["mode"] for row in timed} == set(peers.modes(peer))
+        assert {row["case"] for row in timed} == {"norm1", "norm2"}
+        for row in timed:
+            assert row["error"] is None and row["median_ms"] > 0 and row["speedup_vs_eager"] > 0
+            assert row["threads"]  # how the peer's threads were set
+    assert report["meta"]["peers"].keys() == set(installed)
+    notes = "\n".join(report["meta"]["notes"])
+    assert "peers' threads: " in notes and all(peer in notes for peer in installed)
+    for peer, packages in peers.missing().items():
+        assert f"{peer} (pip install {packages})" in notes
+    assert f"| {installed[0]} " in out or f"│ {installed[0]} " in out
 
 
 @pytest.mark.parametrize(
@@ -114,7 +173,7 @@ def test_timing_statistics():
 
 
 def test_speedups_are_ratios_of_medians():
-    rows = cli._with_speedups([dict(provider="eager", median_ms=6.0), dict(provider="compile", median_ms=3.0),
+    rows = bench_run.with_speedups([dict(provider="eager", median_ms=6.0), dict(provider="compile", median_ms=3.0),
                                dict(provider="cpu", median_ms=2.0), dict(provider="cuda", error="x")])
     assert [r["speedup_vs_eager"] for r in rows] == [1.0, 2.0, 3.0, None]
     assert [r["speedup_vs_compile"] for r in rows] == [0.5, 1.0, 1.5, None]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,9 @@ import torch
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-from alexnet_fast.train import cli, data as D, engine  # noqa: E402
+from alexnet_fast.cli import build_parser, main, train as cli  # noqa: E402
+from alexnet_fast.train import data as D, metrics  # noqa: E402
+from alexnet_fast.train.demo import TinyNet, make_synthetic_dataset  # noqa: E402
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -44,7 +47,7 @@ def restore_torch_state():
 
 
 def _run(argv) -> int:
-    return cli.main(["train", *map(str, argv)])
+    return main(["train", *map(str, argv)])
 
 
 def _steps(path: Path) -> list[tuple[str, str, float]]:
@@ -56,7 +59,7 @@ def _steps(path: Path) -> list[tuple[str, str, float]]:
 def shapes(tmp_path_factory) -> Path:
     """A small synthetic ImageFolder dataset at 64 px (for the fast runs)."""
     root = tmp_path_factory.mktemp("shapes")
-    D.make_synthetic_dataset(root, classes=3, train_per_class=8, val_per_class=3, size=64, seed=1, log=lambda m: None)
+    make_synthetic_dataset(root, classes=3, train_per_class=8, val_per_class=3, size=64, seed=1, log=lambda m: None)
     return root
 
 
@@ -166,7 +169,7 @@ def test_rescale_centre_crop_and_stats(tmp_path):
 
 def test_dataset_paper_pipeline_on_real_images(shapes, tmp_path):
     root = tmp_path / "data"
-    D.make_synthetic_dataset(root, classes=2, train_per_class=2, val_per_class=1, seed=3, log=lambda m: None)
+    make_synthetic_dataset(root, classes=2, train_per_class=2, val_per_class=1, seed=3, log=lambda m: None)
     train, val, problems = D.scan_dataset(root)
     assert problems == [] and train.classes == ["circle", "stripes"] and len(train.samples) == 4
     stats, _ = D.compute_stats(train.samples)
@@ -318,14 +321,14 @@ def test_ddp_two_processes_gloo(shapes, tmp_path):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     single = torch.load(single_dir / "params-rank0.pt")
-    initial = engine.TinyNet(3).state_dict()
+    initial = TinyNet(3).state_dict()
     for key in single:
         assert torch.allclose(single[key], rank0[key], atol=1e-6, rtol=1e-5), key
     assert any(not torch.equal(single[k], initial[k]) for k in single)
 
 
 def test_defaults_paper_with_data_and_demo_without():
-    parser = cli.build_parser()
+    parser = build_parser()
     paper = cli.finish_args(parser.parse_args(["train", "--data", "somewhere"]))
     assert (paper.model, paper.lr, paper.batch_size, paper.momentum, paper.weight_decay, paper.epochs) == (
         "paper", 0.01, 128, 0.9, 5e-4, 90)
@@ -337,3 +340,99 @@ def test_defaults_paper_with_data_and_demo_without():
     assert (given.model, given.lr, given.epochs, given.input_scale) == ("paper", 0.005, 2, 1.0)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--batch-size", "0"])
+
+
+# --- hints and flags ---------------------------------------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_a_backend_that_cannot_run_is_an_error_before_any_data_is_read(tmp_path, capsys, restore_torch_state):
+    for backend, named in (("cuda", "--backend cuda cannot be used on cpu"), ("gpu", "--backend gpu")):
+        assert _run(["--output", tmp_path / backend, "--backend", backend, "--model", "paper"]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "use one of: auto, reference, cpu" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / backend).exists()  # no synthetic data drawn, no statistics computed
+
+
+def test_divergence_watch_on_synthetic_losses():
+    watch = metrics.DivergenceWatch()
+    assert [watch.check(loss, 0, step) for step, loss in enumerate([2.2, 3.0, 8.0])] == [None, None, None]
+    message = watch.check(13.0, 0, 3)  # 5.9x the first loss
+    assert watch.diverged and message.startswith("the loss rose to 13 at epoch 1, step 3, 5.9x")
+    assert watch.check(105.7, 0, 4) is None  # warned once
+    assert watch.check(float("nan"), 0, 5) == "the loss is nan at epoch 1, step 5"  # a NaN always says so
+    resumed = metrics.DivergenceWatch(first=2.2)
+    assert resumed.check(10.0, 3, 0) is None and resumed.check(11.5, 3, 1) is not None
+
+
+def test_divergence_warns_with_hints_and_can_end_the_run(shapes, tmp_path, capsys, restore_torch_state):
+    common = ["--data", shapes, "--epochs", "2", "--lr", "5", "--ten-crop", "never", *TINY]
+    assert _run([*common, "--output", tmp_path / "warned"]) == 0
+    err = capsys.readouterr().err
+    assert "the run is diverging" in err and "x the first step's" in err
+    for tip in ("a lower --lr (now 5; try 0.5)", "--warmup-epochs 1", "a larger --batch-size (now 8)",
+                "--clip-grad-norm 1"):
+        assert tip in err
+    assert "the loss diverged during the run" in err.strip().splitlines()[-1]
+    history = json.loads((tmp_path / "warned" / "metrics.json").read_text())
+    assert [row["diverged"] for row in history] == [True, True]
+
+    assert _run([*common, "--output", tmp_path / "stopped", "--stop-on-divergence"]) == 2
+    err = capsys.readouterr().err
+    assert "stopped (--stop-on-divergence)" in err and "Traceback" not in err
+    steps = _steps(tmp_path / "stopped" / "steps.csv")
+    warned = _steps(tmp_path / "warned" / "steps.csv")
+    first = warned[0][2]
+    diverged_at = next(i for i, (_, _, loss) in enumerate(warned) if loss > metrics.DIVERGENCE_FACTOR * first)
+    assert steps == warned[:diverged_at]  # ended at the step that diverged
+    assert not (tmp_path / "stopped" / "checkpoint.pt").exists()
+
+
+def test_top5_only_with_more_than_5_classes(capsys):
+    from alexnet_fast.train import loop
+    from alexnet_fast.train.distributed import Distributed
+
+    for classes in (4, 7):
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, classes))
+        batches = [(torch.randn(5, 3, 2, 2), torch.randint(0, classes, (5,))) for _ in range(3)]
+        result = loop.evaluate(model, batches, torch.device("cpu"), False, torch.nn.CrossEntropyLoss(), False,
+                               Distributed("cpu"))
+        with torch.no_grad():
+            scores = torch.cat([model(x) for x, _ in batches])
+        labels = torch.cat([y for _, y in batches])
+        ranks = (scores > scores.gather(1, labels[:, None])).sum(1)  # how many classes score above the label
+        assert result["val_top1_err"] == pytest.approx(float((ranks >= 1).double().mean()))
+        if classes <= 5:
+            assert result["val_top5_err"] is None
+        else:
+            assert result["val_top5_err"] == pytest.approx(float((ranks >= 5).double().mean()))
+        row = dict(result, epoch=1, lr=0.1, train_loss=1.0, train_top1_err=0.5, epoch_seconds=1.0)
+        line = metrics.epoch_summary(row, 3, classes)
+        assert ("top-5" in line) == (classes > 5) and f"(chance {1 - 1 / classes:.3f})" in line
+
+
+def test_curves_have_whole_epochs_and_no_empty_top5_curve():
+    pytest.importorskip("matplotlib")
+    history = [dict(epoch=e, train_loss=2.0 / e, val_loss=2.1 / e, train_top1_err=0.6 / e, val_top1_err=0.7 / e,
+                    val_top5_err=None) for e in (1, 2, 3)]
+    figure = metrics.curves_figure(history)
+    for ax in figure.axes:
+        ticks = [t for t in ax.xaxis.get_majorticklocs() if 1 <= t <= 3]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    labels = figure.axes[1].get_legend_handles_labels()[1]
+    assert "val top-1" in labels and "val top-5" not in labels
+
+
+def test_keep_best_only_writes_no_checkpoint_and_sizes_are_listed(shapes, tmp_path, capsys, restore_torch_state):
+    common = ["--data", shapes, "--epochs", "1", "--lr", "0.02", "--ten-crop", "never", *TINY]
+    assert _run([*common, "--output", tmp_path / "full"]) == 0
+    done = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(r"checkpoint\.pt \(\d+ KiB\), best\.pt \(\d+ KiB\), metrics\.csv \(\d+ B\)", done), done
+    assert _run([*common, "--output", tmp_path / "best", "--keep-best-only"]) == 0
+    assert (tmp_path / "best" / "best.pt").is_file() and not (tmp_path / "best" / "checkpoint.pt").exists()
+    assert "checkpoint.pt" not in capsys.readouterr().err.strip().splitlines()[-1]
+    best = torch.load(tmp_path / "best" / "best.pt", weights_only=False)
+    assert best["epoch"] == 1 and set(best) >= {"model", "classes", "stats"}
+    for conflict in (["--no-save-best"], ["--resume"]):
+        assert _run([*common, "--output", tmp_path / "x", "--keep-best-only", *conflict]) == 2
+        err = capsys.readouterr().err
+        assert "--keep-best-only" in err and conflict[0] in err and not (tmp_path / "x").exists()

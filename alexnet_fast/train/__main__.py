@@ -2,6 +2,7 @@
 (also under torchrun: torchrun --nproc_per_node N -m alexnet_fast.train ...)."""
 import sys
 
-from alexnet_fast.train.cli import main
+from alexnet_fast.cli import main
 
-sys.exit(main())
+argv = sys.argv[1:]
+sys.exit(main(argv if argv[:1] == ["train"] else ["train", *argv]))

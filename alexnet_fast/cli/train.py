@@ -1,18 +1,19 @@
-"""`alexnet-fast train`: arguments and entry point.
+"""`alexnet-fast train`: its arguments, the defaults that depend on them (the
+paper's settings with --data, the demo's without), and the run
+(alexnet_fast.train.engine.train).
 
-Hook into the `alexnet-fast` parser with::
-
-    from alexnet_fast.train.cli import add_train_parser, run_train
-    add_train_parser(commands)          # commands = parser.add_subparsers(...)
-    ... if args.command == "train": return run_train(args)
-
-or run it alone: ``python -m alexnet_fast.train [options]``.
+Also on its own: ``python -m alexnet_fast.train [options]`` (and under torchrun).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import sys
+from pathlib import Path
+
+from alexnet_fast.cli import argtypes
+
+NAME = "train"
 
 EPILOG = """\
 With no --data: draws a small dataset of shapes and textures (4 classes,
@@ -37,49 +38,27 @@ DEMO = dict(model="torchvision", lr=0.03, batch_size=16, epochs=8, lr_patience=1
 PAPER = dict(model="paper", lr=0.01, batch_size=128, epochs=90, lr_patience=3, warmup_epochs=0)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("data")
+    _add_data_arguments(parser.add_argument_group("data"))
+    _add_model_arguments(parser.add_argument_group("model"))
+    _add_optimisation_arguments(parser.add_argument_group("optimisation (the paper's values by default)"))
+    _add_run_arguments(parser.add_argument_group("run"))
+
+
+def _add_data_arguments(data) -> None:
     data.add_argument("--data", metavar="DIR", help="ImageFolder-style dataset: DIR/train/<class>/*.jpg and "
                       "DIR/val/<class>/*.jpg (default: draw a small synthetic dataset)")
     data.add_argument("--output", "-o", metavar="DIR", default="runs/alexnet",
                       help="checkpoints, metrics and caches (default: runs/alexnet)")
-    data.add_argument("--workers", type=_non_negative_int, default=2, metavar="N",
+    data.add_argument("--workers", type=argtypes.non_negative_int, default=2, metavar="N",
                       help="data-loading worker processes per training process (default 2; 0: in-process)")
-    data.add_argument("--resize", type=_positive_int, default=256, metavar="PX",
+    data.add_argument("--resize", type=argtypes.positive_int, default=256, metavar="PX",
                       help="short side after rescaling, then centre crop PXxPX (default 256)")
-    data.add_argument("--crop-size", type=_positive_int, default=None, metavar="PX",
+    data.add_argument("--crop-size", type=argtypes.positive_int, default=None, metavar="PX",
                       help="training/evaluation crop (default: the model's input, 227 paper, 224 torchvision)")
-    data.add_argument("--pca-std", type=_non_negative_float, default=0.1, metavar="S",
+    data.add_argument("--pca-std", type=argtypes.non_negative_float, default=0.1, metavar="S",
                       help="std of the PCA colour-noise coefficients a_i (default 0.1; 0: off)")
-    data.add_argument("--input-scale", type=_positive_float, default=None, metavar="S",
+    data.add_argument("--input-scale", type=argtypes.positive_float, default=None, metavar="S",
                       help="multiply the mean-subtracted 0..255 input by S (default 1 as in the paper; 0.0167 ~ 1/60 "
                       "for --model torchvision)")
     data.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
@@ -87,16 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="cache of the training set's mean and RGB covariance (default OUTPUT/train-stats.json)")
     data.add_argument("--synthetic-dir", metavar="DIR", help="where the no --data dataset goes "
                       "(default OUTPUT/synthetic-data)")
-    data.add_argument("--synthetic-classes", type=_positive_int, default=4, metavar="N",
+    data.add_argument("--synthetic-classes", type=argtypes.positive_int, default=4, metavar="N",
                       help="classes of the synthetic dataset (1-8, default 4)")
-    data.add_argument("--synthetic-train", type=_positive_int, default=50, metavar="N",
+    data.add_argument("--synthetic-train", type=argtypes.positive_int, default=50, metavar="N",
                       help="synthetic training images per class (default 50)")
-    data.add_argument("--synthetic-val", type=_positive_int, default=15, metavar="N",
+    data.add_argument("--synthetic-val", type=argtypes.positive_int, default=15, metavar="N",
                       help="synthetic validation images per class (default 15)")
-    data.add_argument("--limit-train", type=_positive_int, metavar="N", help=argparse.SUPPRESS)
-    data.add_argument("--limit-val", type=_positive_int, metavar="N", help=argparse.SUPPRESS)
+    data.add_argument("--limit-train", type=argtypes.positive_int, metavar="N", help=argparse.SUPPRESS)
+    data.add_argument("--limit-val", type=argtypes.positive_int, metavar="N", help=argparse.SUPPRESS)
 
-    model = parser.add_argument_group("model")
+
+def _add_model_arguments(model) -> None:
     model.add_argument("--model", choices=("paper", "torchvision", "tiny"), default=None,
                        help="AlexNet variant (default paper; demo torchvision); tiny: a small CNN for smoke tests")
     model.add_argument("--groups", type=int, choices=(1, 2), default=1,
@@ -105,29 +85,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--backend", default="auto",
                        help="fast operators' backend: auto, cpu, cuda, triton or reference (default auto)")
 
-    opt = parser.add_argument_group("optimisation (the paper's values by default)")
-    opt.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default 90; demo 8)")
-    opt.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+
+def _add_optimisation_arguments(opt) -> None:
+    opt.add_argument("--epochs", type=argtypes.positive_int, default=None, help="epochs (default 90; demo 8)")
+    opt.add_argument("--batch-size", type=argtypes.positive_int, default=None, metavar="N",
                      help="global batch size (default 128; demo 16)")
-    opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 0.01; demo 0.03)")
-    opt.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
-    opt.add_argument("--weight-decay", type=_non_negative_float, default=5e-4, help="weight decay (default 5e-4)")
-    opt.add_argument("--lr-factor", type=_positive_float, default=0.1,
+    opt.add_argument("--lr", type=argtypes.positive_float, default=None, help="learning rate (default 0.01; demo 0.03)")
+    opt.add_argument("--momentum", type=argtypes.non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
+    opt.add_argument("--weight-decay", type=argtypes.non_negative_float, default=5e-4,
+                     help="weight decay (default 5e-4)")
+    opt.add_argument("--lr-factor", type=argtypes.positive_float, default=0.1,
                      help="learning-rate factor when validation error stops improving (default 0.1)")
-    opt.add_argument("--lr-patience", type=_non_negative_int, default=None, metavar="EPOCHS",
+    opt.add_argument("--lr-patience", type=argtypes.non_negative_int, default=None, metavar="EPOCHS",
                      help="epochs without improvement before the factor applies (default 3; demo 1)")
-    opt.add_argument("--lr-threshold", type=_non_negative_float, default=1e-3,
+    opt.add_argument("--lr-threshold", type=argtypes.non_negative_float, default=1e-3,
                      help="smallest error decrease that counts as an improvement (default 0.001)")
-    opt.add_argument("--min-lr", type=_non_negative_float, default=1e-5, help="floor of the learning rate")
-    opt.add_argument("--warmup-epochs", type=_non_negative_int, default=None, metavar="N",
+    opt.add_argument("--min-lr", type=argtypes.non_negative_float, default=1e-5, help="floor of the learning rate")
+    opt.add_argument("--warmup-epochs", type=argtypes.non_negative_int, default=None, metavar="N",
                      help="linear learning-rate warm-up from 0 over the first N epochs (default 0 as in the paper; "
                      "demo 1)")
-    opt.add_argument("--clip-grad-norm", type=_positive_float, default=None, metavar="NORM",
+    opt.add_argument("--clip-grad-norm", type=argtypes.positive_float, default=None, metavar="NORM",
                      help="clip the gradient's global L2 norm (default: off, as in the paper; demo 1)")
-    opt.add_argument("--max-steps", type=_non_negative_int, default=0, metavar="N",
+    opt.add_argument("--max-steps", type=argtypes.non_negative_int, default=0, metavar="N",
                      help="at most N steps per epoch (default 0: all)")
 
-    run = parser.add_argument_group("run")
+
+def _add_run_arguments(run) -> None:
     run.add_argument("--ten-crop", choices=("final", "every", "never"), default="final",
                      help="10-crop evaluation after the final epoch (default), every epoch, or never; "
                      "the centre crop is evaluated every epoch")
@@ -137,32 +120,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--deterministic", action="store_true",
                      help="torch.use_deterministic_algorithms(True): bit-for-bit repeatable runs and resumes")
     run.add_argument("--device", help="cpu or cuda (default: cuda if available; under torchrun cuda:LOCAL_RANK)")
-    run.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads of torch per process")
+    run.add_argument("--threads", type=argtypes.positive_int, metavar="N", help="CPU threads of torch per process")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bars (default: when stderr is a terminal)")
     run.add_argument("--plot", metavar="PATH.png", nargs="?", const="auto",
                      help="draw the loss and error curves (default OUTPUT/curves.png); needs matplotlib")
     run.add_argument("--save-best", action=argparse.BooleanOptionalAction, default=True,
                      help="also keep best.pt, the model with the lowest validation error (default yes)")
+    run.add_argument("--keep-best-only", action="store_true",
+                     help="write best.pt but no checkpoint.pt (the model and the optimiser's momentum: twice "
+                     "best.pt's size, about 500 MB for AlexNet); the run cannot be resumed")
+    run.add_argument("--stop-on-divergence", action="store_true",
+                     help="end the run when the loss diverges (above 5x its first value; a NaN always ends it)")
     run.add_argument("--json-summary", action="store_true", help="print the last epoch's metrics as JSON")
     run.add_argument("--dump-params", metavar="DIR", help=argparse.SUPPRESS)
 
 
-def add_train_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `train` subcommand to an argparse subparsers object."""
+def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "train", help="train AlexNet on an ImageFolder directory (or a synthetic demo dataset)",
+        NAME, help="train AlexNet on an ImageFolder directory (or a synthetic demo dataset)",
         description="Trains AlexNet as in Krizhevsky et al. 2012: 256 rescale + centre crop, mean subtraction, "
         "random 227 crops + flips + PCA colour noise, SGD (momentum 0.9, weight decay 5e-4, lr 0.01 / 10 on "
         "plateaus), top-1/top-5 error on the centre crop and 10 crops.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alexnet-fast")
-    add_train_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser
 
 
@@ -179,17 +160,30 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     if args.progress is None:
         args.progress = sys.stderr.isatty()
     if args.plot == "auto":
-        args.plot = str(__import__("pathlib").Path(args.output) / "curves.png")
+        args.plot = str(Path(args.output) / "curves.png")
     return args
 
 
-def run_train(args: argparse.Namespace) -> int:
+def conflicting_flags(args: argparse.Namespace) -> str | None:
+    """Flags that cannot go together, or need a package that is missing."""
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib (pip install matplotlib)"
+    if args.keep_best_only and not args.save_best:
+        return "--keep-best-only with --no-save-best would keep no model; drop one of them"
+    if args.keep_best_only and args.resume:
+        return ("--keep-best-only with --resume: it writes no checkpoint.pt, so the run could not be resumed "
+                "again; drop one of them")
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
     """Runs `train` with parsed arguments; returns the exit status."""
-    from alexnet_fast.train import data, engine
+    from alexnet_fast.train import data, engine, errors
 
     finish_args(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        print("alexnet-fast train: error: --plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+    problem = conflicting_flags(args)
+    if problem:
+        print(f"alexnet-fast train: error: {problem}", file=sys.stderr)
         return 2
     try:
         return engine.train(args)
@@ -197,18 +191,6 @@ def run_train(args: argparse.Namespace) -> int:
         print("alexnet-fast train: interrupted (the last finished epoch is in the checkpoint: --resume)",
               file=sys.stderr)
         return 130
-    except (data.DataError, FloatingPointError) as error:
+    except (data.DataError, errors.SetupError, FloatingPointError) as error:
         print(f"alexnet-fast train: error: {error}", file=sys.stderr)
         return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] != ["train"]:
-        argv = ["train", *argv]
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 2
-    return run_train(args)
