@@ -27,6 +27,7 @@ import torch
 
 from alexnet_fast._backends import BACKENDS
 from alexnet_fast.checkpoints import CheckpointError, read_checkpoint
+from alexnet_fast.standalone import run_subcommand
 from alexnet_fast.train import data as D
 
 TOP_K = (1, 5)
@@ -278,14 +279,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m alexnet_fast.evaluate [options]``."""
-    parser = argparse.ArgumentParser(prog="alexnet-fast")
-    add_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = parser.parse_args(["eval", *argv])
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 2
-    return run(args)
+    return run_subcommand("eval", add_parser, run, argv)
 
 
 if __name__ == "__main__":

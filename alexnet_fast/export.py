@@ -22,6 +22,7 @@ from alexnet_fast import __version__
 from alexnet_fast.checkpoints import CheckpointError, read_checkpoint
 from alexnet_fast.models import VARIANTS, alexnet
 from alexnet_fast.onnx_export import DEFAULT_OPSET, MIN_OPSET, compare_with_onnxruntime, export_onnx
+from alexnet_fast.standalone import run_subcommand
 
 # The largest difference from PyTorch, relative to the largest logit, that the check accepts (fp32).
 CHECK_TOLERANCE = 1e-5
@@ -107,14 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m alexnet_fast.export [options]``."""
-    parser = argparse.ArgumentParser(prog="alexnet-fast")
-    add_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = parser.parse_args(["export", *argv])
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 2
-    return run(args)
+    return run_subcommand("export", add_parser, run, argv)
 
 
 if __name__ == "__main__":

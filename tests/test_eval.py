@@ -157,7 +157,8 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match="nope.pt: no such checkpoint"):
         checkpoints.read_checkpoint(tmp_path / "nope.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(checkpoints.CheckpointError, match=r"needs the keys model, variant and classes; found \['weights'\]"):
+    with pytest.raises(checkpoints.CheckpointError,
+                       match=r"needs the keys model, variant and classes; found \['weights'\]"):
         checkpoints.read_checkpoint(tmp_path / "other.pt")
     write_best(tmp_path / "best.pt", classes=("a", "b", "c"))
     state = torch.load(tmp_path / "best.pt")

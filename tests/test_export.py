@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import alexnet_fast
 from alexnet_fast import nn as fast_nn
 from alexnet_fast.models import alexnet
+from _function_module import FunctionModule
 from _helpers import assert_close_to
 
 # The fast backends that run on CPU tensors here: the C++ kernels, and the
@@ -28,24 +29,19 @@ CPU_BACKENDS = ["cpu", pytest.param("triton", marks=pytest.mark.skipif(
 LRN = dict(size=5, alpha=0.5, beta=0.75, k=2.0)
 
 
-class Call(torch.nn.Module):
-    """A module around a function, so that torch.export can take it."""
-
-    def __init__(self, function):
-        super().__init__()
-        self.function = function
-
-    def forward(self, x):
-        return self.function(x)
-
-
 def export_and_run(module, x):
-    """(exported outputs, eager outputs, names of the alexnet_fast ops in the graph)."""
+    """(exported outputs, eager outputs, names of the alexnet_fast ops in the
+    graph), after checking that the shapes and dtypes the graph records for
+    its outputs (from the fake kernels) are those of the eager outputs."""
     program = torch.export.export(module, (x,))
     fast_ops = [node.target.name() for node in program.graph.nodes
                 if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload)
                 and node.target.namespace == "alexnet_fast"]
-    return program.module()(x), module(x), fast_ops
+    eager = module(x)
+    recorded = [node.meta["val"] for node in program.graph.output_node().args[0]]
+    for meta, value in zip(recorded, as_tuple(eager), strict=True):
+        assert (meta.shape, meta.dtype) == (value.shape, value.dtype)
+    return program.module()(x), eager, fast_ops
 
 
 def as_tuple(value):
@@ -82,7 +78,7 @@ OPS = [
 @pytest.mark.parametrize("name,function,reference,op", OPS, ids=[case[0] for case in OPS])
 def test_export_op(name, function, reference, op, backend):
     x = torch.randn(2, 7, 9, 10) * 3
-    exported, eager, fast_ops = export_and_run(Call(lambda t: function(t, backend)), x)
+    exported, eager, fast_ops = export_and_run(FunctionModule(lambda t: function(t, backend)), x)
     suffix = "_triton_interpreted" if backend == "triton" else ""
     assert fast_ops == [f"alexnet_fast::{op}{suffix}"]
     assert_same(exported, eager)
@@ -189,3 +185,18 @@ def test_aoti_package_runs_in_a_fresh_process(tmp_path):
         torch._inductor.aoti_load_package({package!r})
     """)
     assert result.returncode != 0 and "alexnet_fast::relu_lrn_max_pool2d_forward" in result.stderr
+
+
+def test_onnx_packages_are_optional():
+    """alexnet_fast imports without onnx/onnxscript; export_onnx then says what to install."""
+    result = run_fresh("""
+        import sys
+        sys.modules["onnx"] = sys.modules["onnxscript"] = None  # as if not installed
+        import torch, alexnet_fast
+        try:
+            alexnet_fast.export_onnx(alexnet_fast.nn.ReLULRN(5), "x.onnx", torch.randn(1, 6, 4, 4))
+        except ImportError as error:
+            print(error)
+    """)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ONNX export needs onnx, onnxscript: pip install onnx onnxscript" in result.stdout

@@ -18,21 +18,13 @@ import alexnet_fast  # noqa: E402
 from alexnet_fast import nn as fast_nn  # noqa: E402
 from alexnet_fast import onnx_export  # noqa: E402
 from alexnet_fast.models import alexnet  # noqa: E402
+from _function_module import FunctionModule  # noqa: E402
 
 RUNTIMES = ["onnxruntime", pytest.param("openvino", marks=pytest.mark.skipif(
     importlib.util.find_spec("openvino") is None, reason="OpenVINO is optional (pip install openvino)"))]
 CPU_BACKENDS = ["cpu", pytest.param("triton", marks=pytest.mark.skipif(
     "triton" not in alexnet_fast.available_backends("cpu"), reason="needs triton and TRITON_INTERPRET=1"))]
 RTOL = 1e-5  # fp32 in the runtime against PyTorch in float64
-
-
-class Call(torch.nn.Module):
-    def __init__(self, function):
-        super().__init__()
-        self.function = function
-
-    def forward(self, x):
-        return self.function(x)
 
 
 def run(runtime: str, path, x: torch.Tensor) -> list[torch.Tensor]:
@@ -87,7 +79,7 @@ def test_lrn(exported, size, relu, runtime):
     """Odd sizes become one LRN node; even ones, where ONNX's window is not
     PyTorch's, the explicit average of squares (and never an LRN node)."""
     function = alexnet_fast.relu_lrn if relu else alexnet_fast.local_response_norm
-    module = Call(lambda t: function(t, size, 0.5, 0.75, 2.0))
+    module = FunctionModule(lambda t: function(t, size, 0.5, 0.75, 2.0))
     path = exported(f"lrn-{size}-{relu}", module, torch.randn(2, 7, 5, 6))
     types = onnx_export.onnx_node_types(path)
     if size % 2:
@@ -104,7 +96,8 @@ def test_lrn(exported, size, relu, runtime):
 @pytest.mark.parametrize("size", [4, 7])
 def test_lrn_other_ranks(exported, size, shape, runtime):
     x = torch.randn(shape) * 3
-    path = exported(f"lrn-{size}-{shape}", Call(lambda t: alexnet_fast.relu_lrn(t, size, 1e-2, 0.75, 1.0)), x)
+    module = FunctionModule(lambda t: alexnet_fast.relu_lrn(t, size, 1e-2, 0.75, 1.0))
+    path = exported(f"lrn-{size}-{shape}", module, x)
     (got,) = run(runtime, path, x)
     assert_matches(got, reference_lrn(x, size, 1e-2, 0.75, 1.0), f"{shape}")
 
@@ -141,7 +134,7 @@ POOLS = [  # kernel_size, stride, padding, dilation, ceil_mode, input (H, W)
 def test_max_pool2d(exported, kernel, stride, padding, dilation, ceil_mode, size, runtime):
     args = (kernel, stride, padding, dilation, ceil_mode)
     x = torch.randn(2, 3, *size)
-    path = exported(f"pool-{args}-{size}", Call(lambda t: alexnet_fast.max_pool2d(t, *args)), x)
+    path = exported(f"pool-{args}-{size}", FunctionModule(lambda t: alexnet_fast.max_pool2d(t, *args)), x)
     assert "MaxPool" in onnx_export.onnx_node_types(path)
     (got,) = run(runtime, path, x)
     assert_matches(got, F.max_pool2d(x.double(), *args))
@@ -162,7 +155,7 @@ def test_max_pool2d_indices(exported, kernel, stride, padding, dilation, ceil_mo
 
 def test_max_pool2d_unbatched(tmp_path):
     x = torch.randn(4, 9, 9)
-    module = Call(lambda t: alexnet_fast.max_pool2d(t, 3, 2, 1, ceil_mode=True))
+    module = FunctionModule(lambda t: alexnet_fast.max_pool2d(t, 3, 2, 1, ceil_mode=True))
     path = onnx_export.export_onnx(module, tmp_path / "pool.onnx", x, dynamic_batch=False)
     (got,) = run("onnxruntime", path, x)
     assert_matches(got, F.max_pool2d(x.double(), 3, 2, 1, ceil_mode=True))
@@ -331,7 +324,8 @@ def test_export_command_errors(tmp_path, capsys):
 
     write_checkpoint(tmp_path / "best.pt", "torchvision")
     cases = [
-        (["--onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "none.pt")], "none.pt: no such checkpoint"),
+        (["--onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "none.pt")],
+         "none.pt: no such checkpoint"),
         (["--onnx", str(tmp_path / "m.pt")], "must end with .onnx"),
         (["--onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "best.pt"), "--variant", "paper"],
          "--variant paper, but"),
