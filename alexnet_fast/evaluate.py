@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from alexnet_fast._backends import BACKENDS
-from alexnet_fast.checkpoints import CheckpointError, read_checkpoint
+from alexnet_fast.checkpoints import DEFAULT_INPUT_SCALE, DEFAULT_RESIZE, CheckpointError, read_checkpoint
 from alexnet_fast.standalone import run_subcommand
 from alexnet_fast.train import data as D
 
@@ -78,9 +78,10 @@ def load_onnx_network(path: Path, input_scale: float | None) -> Network:
     def logits(images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run(None, {input_name: images.numpy()})[0])
 
-    scale = float(metadata.get("input_scale", 1.0)) if input_scale is None else input_scale
+    scale = float(metadata.get("input_scale", DEFAULT_INPUT_SCALE)) if input_scale is None else input_scale
+    resize = int(metadata.get("resize", DEFAULT_RESIZE))
     return Network(str(path), json.loads(metadata["classes"]), int(metadata["crop"]),
-                   torch.tensor(json.loads(metadata["mean"])), scale, int(metadata.get("resize", 256)), logits)
+                   torch.tensor(json.loads(metadata["mean"])), scale, resize, logits)
 
 
 class Images(torch.utils.data.Dataset):

@@ -12,6 +12,7 @@ Runtime (when installed) on a random batch and compared with PyTorch.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -55,9 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _model_and_metadata(args: argparse.Namespace):
     if args.checkpoint is None:
         variant = args.variant or "paper"
-        if args.num_classes < 1:
-            raise CheckpointError(f"--num-classes must be >= 1; got {args.num_classes}")
-        model = alexnet(variant, num_classes=args.num_classes, groups=args.groups if variant == "paper" else 1)
+        model = alexnet(variant, num_classes=args.num_classes, groups=args.groups)  # ValueError names the argument
         return model.eval(), dict(variant=variant, source="fresh weights"), []
     checkpoint = read_checkpoint(args.checkpoint, input_scale=args.input_scale)
     if args.variant is not None and args.variant != checkpoint.variant:
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         model, metadata, notes = _model_and_metadata(args)
-    except CheckpointError as error:
+    except (CheckpointError, ValueError) as error:
         print(f"alexnet-fast export: error: {error}", file=sys.stderr)
         return 2
     for note in notes:
@@ -94,11 +93,10 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     if not args.check:
         return 0
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("onnxruntime") is None:
         print("not checked: onnxruntime is not installed (pip install onnxruntime)", file=sys.stderr)
         return 0
+    # A batch of 2 (the file takes any batch), at the scale of the paper's inputs (0..255 minus the mean).
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)) * 50
     difference = compare_with_onnxruntime(out, model, x)
     verdict = "matches" if difference <= CHECK_TOLERANCE else "DIFFERS FROM"

@@ -231,6 +231,13 @@ def test_command_errors(tmp_path, capsys):
         (["--data", str(tmp_path), "--checkpoint", str(tmp_path / "a.pt"), "--batch-size", "0"],
          "--batch-size must be >= 1; got 0"),
     ]
+    if all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime")):
+        from alexnet_fast import export_onnx
+        from alexnet_fast.nn import ReLULRN
+
+        export_onnx(ReLULRN(5), tmp_path / "bare.onnx", torch.randn(1, 6, 4, 4))
+        cases.append((["--data", str(tmp_path), "--checkpoint", str(tmp_path / "bare.onnx")],
+                      "bare.onnx: no classes, mean, crop in its metadata"))
     for argv, message in cases:
         code, _, err = run_eval(argv, capsys)
         assert code == 2 and message in err, err

@@ -330,6 +330,9 @@ def test_export_command_errors(tmp_path, capsys):
         (["--onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "best.pt"), "--variant", "paper"],
          "--variant paper, but"),
         (["--onnx", str(tmp_path / "m.onnx"), "--opset", "13"], "opset must be an int >= 18"),
+        (["--onnx", str(tmp_path / "m.onnx"), "--variant", "torchvision", "--groups", "2"],
+         "groups must be 1 for variant='torchvision'; got 2"),
+        (["--onnx", str(tmp_path / "m.onnx"), "--num-classes", "0"], "num_classes must be an int >= 1; got 0"),
     ]
     for argv, message in cases:
         assert export.main(argv) == 2
