@@ -11,9 +11,11 @@ are dicts read with plain ``torch.load``. The keys used here:
     args       checkpoint.pt only: the training arguments; ``input_scale``,
                ``resize`` and ``groups`` are read from it
 
-best.pt has no ``args``: the input scale and the rescale size are then taken
-from a ``checkpoint.pt`` beside it when there is one (the trainer writes both
-to the same folder), else the defaults below, and the assumption is reported.
+best.pt has no ``args``: ``input_scale``, ``resize`` and ``groups`` are then
+read from keys of those names when it has them, else from a
+``checkpoint.pt`` beside it (the trainer writes both to the same folder),
+else the input scale and rescale size are the defaults below (the assumption
+is reported) and ``groups`` follows from conv2's weight.
 """
 from __future__ import annotations
 
@@ -78,6 +80,8 @@ def _load(path: Path) -> dict:
 def _training_args(path: Path, state: dict, notes: list[str]) -> dict:
     if isinstance(state.get("args"), dict):
         return state["args"]
+    if "input_scale" in state:
+        return {}
     sibling = path.with_name("checkpoint.pt")
     if sibling != path and sibling.is_file():
         try:
@@ -112,8 +116,9 @@ def read_checkpoint(path, input_scale: float | None = None, resize: int | None =
     notes: list[str] = []
     args = _training_args(path, state, notes)
     weights = state["model"]
-    # conv2 sees 96 / groups input channels (the paper's two towers: 48).
-    groups = int(args.get("groups") or (96 // weights["features.conv2.weight"].shape[1] if variant == "paper" else 1))
+    groups = args.get("groups", state.get("groups"))
+    if groups is None:  # conv2 sees 96 / groups input channels (the paper's two towers: 48)
+        groups = 96 // weights["features.conv2.weight"].shape[1] if variant == "paper" else 1
     if input_scale is None:
         input_scale = args.get("input_scale", state.get("input_scale"))
         if input_scale is None:
@@ -125,5 +130,5 @@ def read_checkpoint(path, input_scale: float | None = None, resize: int | None =
     if "mean" not in stats:
         raise CheckpointError(f"{path}: no training-set mean (stats) to subtract from the images")
     crop = int(state.get("crop") or INPUT_SIZE[variant])
-    return Checkpoint(path, variant, groups, list(state["classes"]), weights, crop, [float(m) for m in stats["mean"]],
+    return Checkpoint(path, variant, int(groups), list(state["classes"]), weights, crop, [float(m) for m in stats["mean"]],
                       float(input_scale), int(resize), notes)

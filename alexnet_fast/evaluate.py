@@ -198,10 +198,13 @@ def format_report(result: dict, ten_crop: bool) -> str:
 
 
 # --- command line ---------------------------------------------------------------------
+NAME = "eval"  # the subcommand
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Adds the `eval` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "eval", help="top-1/top-5 error of checkpoints or ONNX files, alone and as an ensemble",
+        NAME, help="top-1/top-5 error of checkpoints or ONNX files, alone and as an ensemble",
         description="Scores networks trained by `alexnet-fast train` (checkpoints, or ONNX files written by "
         "`alexnet-fast export --checkpoint`) on a folder of labelled images: top-1 and top-5 error on the "
         "centre crop and the 10 crops, for each and for the average of their softmax outputs.")
@@ -280,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m alexnet_fast.evaluate [options]``."""
-    return run_subcommand("eval", add_parser, run, argv)
+    return run_subcommand(NAME, add_parser, run, argv)
 
 
 if __name__ == "__main__":

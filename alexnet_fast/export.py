@@ -27,12 +27,13 @@ from alexnet_fast.standalone import run_subcommand
 
 # The largest difference from PyTorch, relative to the largest logit, that the check accepts (fp32).
 CHECK_TOLERANCE = 1e-5
+NAME = "export"  # the subcommand
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Adds the `export` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "export", help="write a (trained) AlexNet as an ONNX file",
+        NAME, help="write a (trained) AlexNet as an ONNX file",
         description="Writes AlexNet as a self-contained ONNX file of standard operators (the fast ops become "
         "Relu, LRN and MaxPool) for ONNX Runtime and OpenVINO, and checks it in ONNX Runtime.")
     parser.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m alexnet_fast.export [options]``."""
-    return run_subcommand("export", add_parser, run, argv)
+    return run_subcommand(NAME, add_parser, run, argv)
 
 
 if __name__ == "__main__":

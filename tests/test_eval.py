@@ -151,6 +151,10 @@ def test_read_checkpoint(tmp_path):
     checkpoint = checkpoints.read_checkpoint(tmp_path / "best.pt")
     assert (checkpoint.input_scale, checkpoint.resize) == (0.25, 300)
     assert checkpoints.read_checkpoint(tmp_path / "best.pt", input_scale=2.0).input_scale == 2.0
+    # keys of its own win over the sibling's arguments
+    write_best(tmp_path / "own.pt", "torchvision", 1, input_scale=0.0167, resize=250)
+    checkpoint = checkpoints.read_checkpoint(tmp_path / "own.pt")
+    assert (checkpoint.input_scale, checkpoint.resize, checkpoint.groups, checkpoint.notes) == (0.0167, 250, 1, [])
 
 
 def test_checkpoint_errors(tmp_path):
