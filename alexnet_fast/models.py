@@ -253,3 +253,25 @@ def alexnet(
 
 
 __all__ = ["AlexNet", "alexnet", "VARIANTS"]
+
+
+def convert(model: AlexNet, backend: str = "reference") -> AlexNet:
+    """A copy of ``model`` on ``backend``'s modules, with the same state_dict.
+
+    backend: ``"reference"`` gives the plain PyTorch network that
+        ``alexnet(..., backend="reference")`` builds (nn.ReLU,
+        nn.LocalResponseNorm, nn.MaxPool2d: it runs wherever torch does, and
+        ``torch.export`` of it holds no alexnet_fast operator); a fast backend
+        ('auto', 'cpu', 'cuda', 'triton') gives the fused modules back.
+    The copy has its own tensors (same values, dtypes, devices,
+    requires_grad) and ``model``'s training mode; ``model`` is unchanged.
+    """
+    if not isinstance(model, AlexNet):
+        raise TypeError(f"model must be an alexnet_fast.models.AlexNet; got {type(model).__name__}")
+    dropout = next((m.p for m in model.modules() if isinstance(m, nn.Dropout)), 0.0)
+    with torch.device("meta"):  # no initialisation work: every tensor comes from model
+        twin = AlexNet(model.variant, model.num_classes, model.groups, dropout, backend)
+    twin.load_state_dict({name: t.detach().clone() for name, t in model.state_dict().items()}, assign=True)
+    for parameter, original in zip(twin.parameters(), model.parameters(), strict=True):
+        parameter.requires_grad_(original.requires_grad)
+    return twin.train(model.training)
