@@ -12,6 +12,11 @@ Environment:
   TORCH_CUDA_ARCH_LIST  GPU architectures, e.g. "8.0;9.0" (torch's default otherwise)
   MAX_JOBS              parallel compile jobs (torch's cpp_extension honours it)
   DEBUG=1               -O0 -g
+  ALEXNET_FAST_CUDA_HOST=0  do not build alexnet_fast._cuda_host, the CUDA kernels'
+                        source compiled for the CPU (backend "cuda_host"; built by
+                        default: the tests run every CUDA kernel through it)
+  ALEXNET_FAST_SANITIZE=1   build alexnet_fast._cuda_host with AddressSanitizer and
+                        UBSan (CI's sanitizer job; load it with the runtimes preloaded)
 """
 import glob
 import os
@@ -68,9 +73,35 @@ def extension():
     )
 
 
+def cuda_host_extension():
+    """alexnet_fast._cuda_host: csrc/cuda/*_kernels.cuh compiled by the host compiler
+    (csrc/cuda/host/cuda_shim.h). -ffp-contract=off: no multiply-add is fused that the
+    GPU would not fuse, so the host runs the device's rounding."""
+    # -Wno-unknown-pragmas: the device code's `#pragma unroll` is nvcc's.
+    flags = ["-O2", "-ffp-contract=off", "-fno-fast-math", "-Wno-unknown-pragmas", "-fdiagnostics-color=always"]
+    link = []
+    if os.environ.get("ALEXNET_FAST_SANITIZE", "0") == "1":
+        sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+        flags, link = ["-O1", "-ffp-contract=off", "-Wno-unknown-pragmas", *sanitize], sanitize
+    return CppExtension(
+        "alexnet_fast._cuda_host",
+        sorted(glob.glob(os.path.join("csrc", "cuda", "host", "*.cpp"))),
+        include_dirs=[os.path.join(ROOT, "csrc")],
+        extra_compile_args={"cxx": flags},
+        extra_link_args=link,
+    )
+
+
+def extensions():
+    found = [extension()]
+    if os.environ.get("ALEXNET_FAST_CUDA_HOST", "1") != "0":
+        found.append(cuda_host_extension())
+    return found
+
+
 setup(
     packages=find_packages(include=["alexnet_fast", "alexnet_fast.*"]) + ["alexnet_fast.kernels"],
     package_dir={"alexnet_fast.kernels": "kernels"},
-    ext_modules=[extension()],
+    ext_modules=extensions(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

@@ -1,22 +1,26 @@
-// LRN math shared by the CUDA kernels of relu_lrn (relu_lrn_kernel.cu) and of
-// the fused relu_lrn_max_pool2d (relu_lrn_max_pool2d_kernel.cu): the
-// parameters, the explicitly rounded arithmetic, s^beta, the relu, and the
-// host-side argument checks both ops make.
+// The LRN arithmetic of the CUDA kernels of relu_lrn (relu_lrn_kernels.cuh)
+// and of the fused relu_lrn_max_pool2d (relu_lrn_max_pool2d_kernels.cuh): the
+// kernel parameters, the explicitly rounded arithmetic, s^beta, the window
+// sums, the backward terms and the wide-range fallback. The formulas are in
+// docs/math.md.
 //
-// Both kernels evaluate the same expression trees with these helpers, so the
-// fused op's LRN value is bitwise the one relu_lrn_forward computes (before its
-// storage rounding). Everything is inline / a template: each .cu includes this
-// header in its own translation unit.
+// Both ops evaluate the same expression trees with these helpers, so the
+// fused op's LRN value is bitwise the one relu_lrn_forward computes (before
+// its storage rounding). Device code and plain host code only: it compiles
+// for the GPU and, through host/cuda_shim.h, for the CPU.
 #pragma once
 
-#include <ATen/core/Tensor.h>
-#include <c10/util/Exception.h>
+#include <c10/macros/Macros.h>
 
-#include <algorithm>
-#include <climits>
 #include <cstdint>
 
+#include "../lrn_constants.h"
+#include "../lrn_wide_range.h"
+
 namespace alexnet_fast {
+
+// s^-beta has exact forms for beta = 0 (1) and 0.75 (square roots).
+enum class LrnPower : int { kZero, kThreeQuarters, kGeneral };
 
 template <typename acc_t>
 struct LrnParams {
@@ -27,9 +31,29 @@ struct LrnParams {
   int channels;                // C
   int lo;                      // min(size / 2, C): window reaches lo below c
   int hi;                      // min((size - 1) / 2, C): and hi above c
-  bool beta_is_075;
+  LrnPower power;
   bool apply_relu;
+  LrnConstants wide;  // the same in double, for the wide-range fallback
 };
+
+// The kernel parameters from the host set-up (lrn_constants.h). Channel
+// indices (and c + window reach, <= 3C) are int in the kernels: the glue
+// checks C <= INT_MAX / 4.
+template <typename acc_t>
+LrnParams<acc_t> make_lrn_params(const LrnConstants& c, bool apply_relu) {
+  LrnParams<acc_t> p;
+  p.k = static_cast<acc_t>(c.k);
+  p.alpha_over_size = static_cast<acc_t>(c.alpha_over_size);
+  p.beta = static_cast<acc_t>(c.beta);
+  p.neg_two_ab_over_size = static_cast<acc_t>(-c.grad_coef);
+  p.channels = static_cast<int>(c.channels);
+  p.lo = static_cast<int>(c.before);
+  p.hi = static_cast<int>(c.after);
+  p.power = c.beta == 0.0 ? LrnPower::kZero : (c.beta == 0.75 ? LrnPower::kThreeQuarters : LrnPower::kGeneral);
+  p.apply_relu = apply_relu;
+  p.wide = c;
+  return p;
+}
 
 // ---- explicitly rounded arithmetic (no contraction, fast-math proof) ----
 __device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
@@ -40,35 +64,36 @@ __device__ __forceinline__ float div_rn(float a, float b) { return __fdiv_rn(a, 
 __device__ __forceinline__ double div_rn(double a, double b) { return __ddiv_rn(a, b); }
 __device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 __device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
+__device__ __forceinline__ float sqrt_rn(float a) { return __fsqrt_rn(a); }
+__device__ __forceinline__ double sqrt_rn(double a) { return __dsqrt_rn(a); }
+__device__ __forceinline__ float pow_any(float a, float b) { return powf(a, b); }
+__device__ __forceinline__ double pow_any(double a, double b) { return pow(a, b); }
 
-// s^beta. beta == 0.75: s^0.75 = sqrt(s) * sqrt(sqrt(s)), two correctly
-// rounded square roots and a product (<= ~1.5 ulp), no pow. Special values
-// agree with pow: s = +inf -> inf, s = +-0 -> +0, s < 0 or NaN -> NaN.
-__device__ __forceinline__ float pow_beta(float s, float beta, bool beta_is_075) {
-  if (beta_is_075) {
-    const float r = __fsqrt_rn(s);
-    return __fmul_rn(r, __fsqrt_rn(r));
-  }
-  return powf(s, beta);
-}
-__device__ __forceinline__ double pow_beta(double s, double beta, bool beta_is_075) {
-  if (beta_is_075) {
-    const double r = __dsqrt_rn(s);
-    return __dmul_rn(r, __dsqrt_rn(r));
-  }
-  return pow(s, beta);
-}
-
-// relu that keeps NaN (fmax(NaN, 0) would return 0).
+// s^beta. beta = 0: 1 for every s (0, inf and NaN included, as pow). beta =
+// 0.75: sqrt(s) * sqrt(sqrt(s)), two correctly rounded square roots and a
+// product (<= ~1.5 ulp); special values agree with pow: s = +inf -> inf,
+// s = +-0 -> +0, s < 0 or NaN -> NaN.
 template <typename acc_t>
-__device__ __forceinline__ acc_t relu(acc_t v) {
-  return v <= acc_t(0) ? acc_t(0) : v;
+__device__ __forceinline__ acc_t pow_beta(acc_t s, const LrnParams<acc_t>& p) {
+  if (p.power == LrnPower::kZero) return acc_t(1);
+  if (p.power == LrnPower::kThreeQuarters) {
+    const acc_t r = sqrt_rn(s);
+    return mul_rn(r, sqrt_rn(r));
+  }
+  return pow_any(s, p.beta);
 }
 
-// relu when apply_relu, else the identity (NaN kept either way).
+// relu when apply_relu, else the identity (NaN kept either way; fmax(NaN, 0)
+// would return 0).
 template <typename acc_t>
 __device__ __forceinline__ acc_t act(acc_t v, bool apply_relu) {
   return (apply_relu && v <= acc_t(0)) ? acc_t(0) : v;
+}
+
+// v - v is 0 for a finite v, NaN for +-inf and NaN.
+template <typename acc_t>
+__device__ __forceinline__ bool finite(acc_t v) {
+  return v - v == acc_t(0);
 }
 
 // s = k + alpha/size * sq, from the window's sum of squares sq.
@@ -77,8 +102,8 @@ __device__ __forceinline__ acc_t lrn_s(acc_t sq, const LrnParams<acc_t>& p) {
   return fma_rn(p.alpha_over_size, sq, p.k);
 }
 
-// s = k + alpha/size * sum_w A[w]^2 over a compile-time window A[0 .. SIZE-1]
-// (clipped terms stored as exact zeros), terms summed in channel order.
+// s over a compile-time window A[0 .. SIZE-1] (clipped terms stored as exact
+// zeros), terms summed in channel order.
 template <int SIZE, typename acc_t>
 __device__ __forceinline__ acc_t window_s(const acc_t* A, const LrnParams<acc_t>& p) {
   acc_t sq = acc_t(0);
@@ -106,17 +131,27 @@ __device__ __forceinline__ acc_t clipped_window_s(int c, const LrnParams<acc_t>&
 // inv_p = s_i^-beta and t_i = g_i * (b_i / s_i) with b_i = a_i * inv_p.
 // Returns t_i and sets inv_p (the caller forms d_i = g_i * inv_p).
 template <typename acc_t>
-__device__ __forceinline__ acc_t grad_term(acc_t sv, acc_t a_i, acc_t g_i,
-                                           const LrnParams<acc_t>& p, acc_t& inv_p) {
-  inv_p = div_rn(acc_t(1), pow_beta(sv, p.beta, p.beta_is_075));
+__device__ __forceinline__ acc_t grad_term(acc_t sv, acc_t a_i, acc_t g_i, const LrnParams<acc_t>& p,
+                                           acc_t& inv_p) {
+  inv_p = div_rn(acc_t(1), pow_beta(sv, p));
   const acc_t b = mul_rn(a_i, inv_p);
   return mul_rn(g_i, div_rn(b, sv));
 }
 
-// The sums of the backward of channel j at one pixel (math in
-// relu_lrn_kernel.cu's header comment): sum_t = sum_{i in W'(j)} t_i (channel
-// order, from +0), d_j = g_j s_j^-beta, and a_j. a_of(m) gives a_m and
-// g_of(i) gives g_i, for m, i in [0, C).
+// dx_j from a_j, d_j = g_j s_j^-beta and sum_t = sum_{i in W'(j)} t_i. The
+// relu mask is a select, not a product: PyTorch's threshold_backward gives 0
+// there even when the rest is inf/NaN. A zero coefficient (beta = 0 or
+// alpha = 0) drops the window term exactly: its t_i may be 0 * inf there.
+template <typename acc_t>
+__device__ __forceinline__ acc_t grad_x(acc_t a_j, acc_t d_j, acc_t sum_t, const LrnParams<acc_t>& p) {
+  if (p.apply_relu && a_j == acc_t(0)) return acc_t(0);
+  if (p.neg_two_ab_over_size == acc_t(0)) return d_j;
+  return fma_rn(mul_rn(p.neg_two_ab_over_size, a_j), sum_t, d_j);
+}
+
+// The sums of the backward of channel j at one pixel: sum_t = sum_{i in
+// W'(j)} t_i (channel order, from +0), d_j = g_j s_j^-beta, and a_j. a_of(m)
+// gives a_m and g_of(i) gives g_i, for m, i in [0, C).
 //   SIZE > 0: compile-time window, unrolled, the 2*SIZE-1 a's in registers
 //   (out-of-range terms are exact zeros); SIZE == 0: runtime size, windows
 //   clipped to [0, C). Both give the same bits.
@@ -130,8 +165,8 @@ struct LrnGradSums {
 };
 
 template <int SIZE, bool kPreloadG, typename acc_t, typename AOf, typename GOf>
-__device__ __forceinline__ LrnGradSums<acc_t> lrn_grad_sums(int j, const LrnParams<acc_t>& p,
-                                                            AOf a_of, GOf g_of) {
+__device__ __forceinline__ LrnGradSums<acc_t> lrn_grad_sums(int j, const LrnParams<acc_t>& p, AOf a_of,
+                                                            GOf g_of) {
   const int C = p.channels;
   LrnGradSums<acc_t> r;
   r.sum_t = acc_t(0);
@@ -187,38 +222,23 @@ __device__ __forceinline__ LrnGradSums<acc_t> lrn_grad_sums(int j, const LrnPara
   return r;
 }
 
-// ---------------------------------------------------------------------------
-// Host side
-// ---------------------------------------------------------------------------
-
-template <typename acc_t>
-LrnParams<acc_t> make_params(int64_t C, int64_t size, double alpha, double beta, double k,
-                             bool apply_relu) {
-  const double n = static_cast<double>(size);
-  LrnParams<acc_t> p;
-  p.k = static_cast<acc_t>(k);
-  p.alpha_over_size = static_cast<acc_t>(alpha / n);
-  p.beta = static_cast<acc_t>(beta);
-  p.neg_two_ab_over_size = static_cast<acc_t>(-2.0 * alpha * beta / n);
-  p.channels = static_cast<int>(C);
-  // A window reaching C or more channels away is clipped to [0, C) anyway.
-  p.lo = static_cast<int>(std::min<int64_t>(size / 2, C));
-  p.hi = static_cast<int>(std::min<int64_t>((size - 1) / 2, C));
-  p.beta_is_075 = beta == 0.75;
-  p.apply_relu = apply_relu;
-  return p;
+// ---- the edges of the range ----
+// A fast value that is NaN or +-inf although its inputs are finite comes from
+// an intermediate that over- or underflowed (alpha * sum a^2 beyond the
+// type's range, k = 0 with tiny activations). The kernels then recompute the
+// element in wide range (lrn_wide_range.h); these wrappers stay out of line,
+// so the fast path keeps its registers. a_of / g_of return doubles here.
+template <typename acc_t, typename AOf>
+__device__ __noinline__ acc_t lrn_output_repaired(acc_t fast, int c, const LrnParams<acc_t>& p, AOf a_of) {
+  double value;
+  return lrn_output_wide_range(c, p.wide, a_of, value) ? static_cast<acc_t>(value) : fast;
 }
 
-inline void check_dtype(const char* op, const char* name, const at::Tensor& t) {
-  const auto dt = t.scalar_type();
-  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16,
-              op, ": ", name, " must be float32, float64, float16 or bfloat16, got ", dt);
-}
-
-inline void check_channels(const char* op, int64_t C) {
-  // Channel indices (and c + window reach, <= 3C) are 32-bit in the kernels.
-  TORCH_CHECK(C <= INT_MAX / 4, op, ": too many channels (", C, "), at most ", INT_MAX / 4,
-              " supported");
+template <typename acc_t, typename AOf, typename GOf>
+__device__ __noinline__ acc_t lrn_input_grad_repaired(acc_t fast, int j, const LrnParams<acc_t>& p, AOf a_of,
+                                                      GOf g_of) {
+  double value;
+  return lrn_input_grad_wide_range(j, p.wide, p.apply_relu, a_of, g_of, value) ? static_cast<acc_t>(value) : fast;
 }
 
 }  // namespace alexnet_fast
