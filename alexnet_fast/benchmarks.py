@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 import alexnet_fast
+from alexnet_fast._backends import BACKEND_BY_NAME
 from alexnet_fast import machine_load
 
 MODES = ("forward", "backward", "forward_backward")
@@ -78,11 +79,13 @@ def _fast(op: str, backend: str) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def providers(device: torch.device | str) -> list[str]:
     """eager, compile and every fast backend that runs natively on ``device``
-    (the Triton interpreter on CPU is a test tool, not a provider)."""
+    (the emulations, Triton's interpreter and cuda_host on the CPU, are test tools,
+    not providers)."""
     device = torch.device(device)
-    fast = [b for b in alexnet_fast.available_backends(device) if b != "reference"]
-    if device.type == "cpu":
-        fast = [b for b in fast if b != "triton"]
+    fast = [
+        name for name in alexnet_fast.available_backends(device)
+        if name != "reference" and device.type not in BACKEND_BY_NAME[name].emulated_on
+    ]
     return ["eager", "compile", *fast]
 
 

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import torch
 
+from alexnet_fast._backends import BACKEND_TABLE
+
 # torch.onnx's own operators (torchlib) are written in opset 18; the exporter
 # converts the model to a later opset when asked.
 DEFAULT_OPSET = 18
 MIN_OPSET = 18
-# Every backend's forward op has its own name: C++ (CPU and CUDA kernels),
-# Triton on CUDA, Triton's interpreter on CPU tensors (ops/_registration.py).
-_BACKEND_SUFFIXES = ("", "_triton", "_triton_interpreted")
+# Every backend's forward op has its own name (the op suffixes of the backend
+# table, alexnet_fast/_backends.py): the translation covers them all.
+_BACKEND_SUFFIXES = tuple(sorted({suffix for row in BACKEND_TABLE for suffix in row.op_suffix.values()}))
 
 
 def _require(*packages: str) -> None:

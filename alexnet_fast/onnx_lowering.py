@@ -90,9 +90,10 @@ def _ceil_extra(size: int, out: int, kernel: int, stride: int, padding: int, dil
 
 
 def max_pool(x, like, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-             dilation: Sequence[int], ceil_mode: bool, need_argmax: bool):
+             dilation: Sequence[int], ceil_mode: bool, need_argmax: bool, flat_indices: bool = False):
     """(out, argmax) of the max_pool2d operator for an (N, C, H, W) value
-    ``x`` of the shape and type of the operator's input ``like``."""
+    ``x`` of the shape and type of the operator's input ``like``; argmax holds window
+    positions, or with flat_indices PyTorch's int64 plane indices."""
     height, width = (_static(d, "height and width") for d in like.shape[2:])
     dims = list(zip((height, width), kernel_size, stride, padding, dilation))
     out_size = [int(pooling_output_size(*dim, bool(ceil_mode))) for dim in dims]
@@ -101,12 +102,23 @@ def max_pool(x, like, kernel_size: Sequence[int], stride: Sequence[int], padding
     if any(extra):
         minus_inf = ir.tensor(np.array(-np.inf, dtype=like.dtype.numpy()))
         padded = op.Pad(x, _ints([0, 0, 0, 0, 0, 0, *extra]), op.Constant(value=minus_inf))
-    out, flat_indices = op.MaxPool(padded, kernel_shape=list(kernel_size), strides=list(stride),
-                                   pads=[*padding, *padding], dilations=list(dilation))
+    out, indices = op.MaxPool(padded, kernel_shape=list(kernel_size), strides=list(stride),
+                              pads=[*padding, *padding], dilations=list(dilation))
     if not need_argmax:
         return out, op.Constant(value=ir.tensor(np.zeros((0,), np.uint8)))
     plane = (height + extra[0], width + extra[1])
-    return out, _window_positions(flat_indices, plane, out_size, kernel_size, stride, padding, dilation)
+    if flat_indices:
+        return out, _plane_indices(indices, plane, width)
+    return out, _window_positions(indices, plane, out_size, kernel_size, stride, padding, dilation)
+
+
+def _plane_indices(flat_indices, plane: Sequence[int], width: int):
+    """ONNX's flat indices (over the tensor, the ceil-mode padding included) ->
+    PyTorch's ih * W + iw in the unpadded plane."""
+    padded_height, padded_width = plane
+    within = op.Mod(flat_indices, _ints([padded_height * padded_width]))
+    row, col = op.Div(within, _ints([padded_width])), op.Mod(within, _ints([padded_width]))
+    return op.Add(op.Mul(row, _ints([width])), col)
 
 
 def _window_positions(flat_indices, plane: Sequence[int], out_size: Sequence[int], kernel_size, stride, padding,
@@ -132,8 +144,8 @@ def relu_lrn_forward(x, size: int, alpha: float, beta: float, k: float, apply_re
 
 
 def max_pool2d_forward(x, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-                       dilation: Sequence[int], ceil_mode: bool, need_argmax: bool):
-    return max_pool(x, x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax)
+                       dilation: Sequence[int], ceil_mode: bool, need_argmax: bool, flat_indices: bool = False):
+    return max_pool(x, x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices)
 
 
 def relu_lrn_max_pool2d_forward(x, size: int, alpha: float, beta: float, k: float, kernel_size: Sequence[int],

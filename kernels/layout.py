@@ -99,15 +99,43 @@ def argmax_dtype(kernel_size, flat_indices: bool = False) -> torch.dtype:
     return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
 
 
+_INT32_MAX = 2**31 - 1
+
+
+def check_pool_window(op, kernel_size, stride, padding, dilation, height=None, width=None, ceil_mode=False):
+    """PyTorch's rules for pooling pairs, as csrc/pool_geometry.h's check_pool_window and
+    pooled_size: kernel, stride, dilation in [1, 2^31), 0 <= padding <= kernel // 2
+    (the dilated size does not count), and with the input (height, width) an output of at
+    least 1 x 1. torch._check: fake tensors (symbolic sizes) are checked too; the public
+    functions check first, with messages for the user."""
+    for name, pair, low in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("dilation", dilation, 1),
+                            ("padding", padding, 0)):
+        torch._check(len(pair) == 2, lambda: f"{op}: {name} must have 2 elements, got {list(pair)}")
+        for v in pair:
+            torch._check(low <= v <= _INT32_MAX, lambda: f"{op}: {name} must be in [{low}, 2^31), got {list(pair)}")
+    for d in range(2):
+        torch._check(
+            padding[d] <= kernel_size[d] // 2,
+            lambda: f"{op}: padding must be at most half of kernel_size, got padding={list(padding)}, "
+            f"kernel_size={list(kernel_size)}",
+        )
+    if height is not None:
+        for d, size in enumerate((height, width)):
+            out = pooling_output_size(size, kernel_size[d], stride[d], padding[d], dilation[d], ceil_mode)
+            torch._check(out >= 1, lambda: f"{op}: output size must be >= 1, got {out} along dim {d}")
+
+
 def pool_memory_format(t: torch.Tensor) -> torch.memory_format:
     return torch.channels_last if pool_is_channels_last(t) else torch.contiguous_format
 
 
-def pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices=False):
+def pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices=False,
+                 op="max_pool2d_forward"):
     """(out, argmax) of a max-pool forward as every backend allocates them: x's memory
     format, argmax as argmax_dtype, or an empty uint8 tensor without need_argmax. The
-    fake kernels and the Triton hosts both allocate through this."""
+    fake kernels and the Triton hosts both allocate through this, after the checks."""
     n, c, h, w = x.shape
+    check_pool_window(op, kernel_size, stride, padding, dilation, h, w, ceil_mode)
     oh = pooling_output_size(h, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
     ow = pooling_output_size(w, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
     fmt = pool_memory_format(x)

@@ -34,7 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .layout import pool_outputs, suggest_memory_format
+from .layout import check_pool_window, pool_outputs, suggest_memory_format
 
 # Elements per program and warps. Memory bound: each lane does KH*KW (forward) or
 # ~ceil(KH/SH)*ceil(KW/SW) (backward) gathers, 4 lanes per thread give enough loads
@@ -466,6 +466,7 @@ def max_pool2d_backward(
         argmax.dtype in (torch.uint8, torch.int32, torch.int64),
         lambda: f"max_pool2d_backward: argmax dtype must be uint8, int32 or int64, got {argmax.dtype}",
     )
+    check_pool_window("max_pool2d_backward", kernel_size, stride, padding, dilation)
     kh, kw = int(kernel_size[0]), int(kernel_size[1])
     sh, sw = int(stride[0]), int(stride[1])
     ph, pw = int(padding[0]), int(padding[1])

@@ -50,7 +50,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .layout import pool_outputs, suggest_memory_format
+from .layout import check_pool_window, pool_outputs, suggest_memory_format
 from .lrn_wide_range import lrn_output_wide_range, wide_range_add, wide_range_result, wide_range_scale, wide_range_start
 from .max_pool2d import (
     _block_offsets,
@@ -433,7 +433,8 @@ def relu_lrn_max_pool2d_forward(
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
-    out, argmax = pool_outputs(x, (kh, kw), (sh, sw), (ph, pw), (1, 1), ceil_mode, need_argmax)
+    out, argmax = pool_outputs(x, (kh, kw), (sh, sw), (ph, pw), (1, 1), ceil_mode, need_argmax,
+                               op="relu_lrn_max_pool2d_forward")
     oh, ow = out.shape[-2:]
     lo, hi = window_reach(size, c)
 
@@ -509,6 +510,7 @@ def relu_lrn_max_pool2d_backward(
         lambda: f"relu_lrn_max_pool2d_backward: argmax dtype must be uint8 or int32, got {argmax.dtype}",
     )
     torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_backward: size must be >= 1, got {size}")
+    check_pool_window("relu_lrn_max_pool2d_backward", kernel_size, stride, padding, (1, 1))
     kh, kw = _ints(kernel_size)
     sh, sw = _ints(stride)
     ph, pw = _ints(padding)

@@ -2,14 +2,27 @@
 import pytest
 import torch
 
-# (device, backend): every fast backend on every device it supports. CUDA
-# pairs carry the `cuda` mark and are skipped without a GPU.
-FAST_BACKENDS = [
-    pytest.param("cpu", "cpu", id="cpu-cpu"),
-    pytest.param("cpu", "triton", id="cpu-triton"),
-    pytest.param("cuda", "cuda", id="cuda-cuda", marks=pytest.mark.cuda),
-    pytest.param("cuda", "triton", id="cuda-triton", marks=pytest.mark.cuda),
-]
+from alexnet_fast._backends import BACKEND_TABLE, usable
+
+
+def _fast_backends():
+    """(device, backend): every fast backend of the backend table on every device type
+    it supports. CUDA pairs carry the `cuda` mark (skipped without a GPU); a CPU pair
+    whose backend is not built here is skipped, naming the reason."""
+    pairs = []
+    for device in ("cpu", "cuda"):
+        for backend in BACKEND_TABLE:
+            if device not in backend.op_suffix:
+                continue
+            marks = [pytest.mark.cuda] if device == "cuda" else []
+            reason = usable(backend, device) if device == "cpu" else None
+            if reason is not None:
+                marks.append(pytest.mark.skip(reason=f"backend={backend.name!r}{reason}"))
+            pairs.append(pytest.param(device, backend.name, id=f"{device}-{backend.name}", marks=marks))
+    return pairs
+
+
+FAST_BACKENDS = _fast_backends()
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 

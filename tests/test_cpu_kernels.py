@@ -11,10 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import alexnet_fast
-from alexnet_fast._backends import HAS_CPP
 from _helpers import assert_close_to
 
-pytestmark = pytest.mark.skipif(not HAS_CPP, reason="needs the C++ build")
 
 LRN = dict(alpha=5e-4, beta=0.75, k=2.0)
 

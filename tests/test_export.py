@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import alexnet_fast
+from alexnet_fast._backends import BACKEND_BY_NAME
 from alexnet_fast import nn as fast_nn
 from alexnet_fast.models import alexnet
 from _function_module import FunctionModule
@@ -79,7 +80,7 @@ OPS = [
 def test_export_op(name, function, reference, op, backend):
     x = torch.randn(2, 7, 9, 10) * 3
     exported, eager, fast_ops = export_and_run(FunctionModule(lambda t: function(t, backend)), x)
-    suffix = "_triton_interpreted" if backend == "triton" else ""
+    suffix = BACKEND_BY_NAME[backend].op_suffix["cpu"]
     assert fast_ops == [f"alexnet_fast::{op}{suffix}"]
     assert_same(exported, eager)
     for got, want in zip(as_tuple(exported), as_tuple(reference(x)), strict=True):

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 import alexnet_fast
 from alexnet_fast.nn import MaxPool2d
+from alexnet_fast.ops import compiled_ops
 from _helpers import DTYPES, FAST_BACKENDS, RTOL, is_slow_interpreter
 
 ops = torch.ops.alexnet_fast
@@ -170,11 +171,7 @@ def test_empty_batch(device, backend):
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
 def test_compact_argmax_and_repeatable_backward(device, backend):
     x = torch.randn(2, 4, 13, 13, device=device)
-    forward = (
-        ops.max_pool2d_forward
-        if backend in ("cpu", "cuda")
-        else ops.max_pool2d_forward_triton_interpreted if device == "cpu" else ops.max_pool2d_forward_triton
-    )
+    forward = compiled_ops("max_pool2d", backend, device).forward
     out, argmax = forward(x, [3, 3], [2, 2], [0, 0], [1, 1], False, True)
     assert argmax.dtype == torch.uint8 and argmax.shape == out.shape  # 1 byte per output, not 8
     assert int(argmax.max()) < 9

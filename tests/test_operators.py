@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import alexnet_fast
+from alexnet_fast.ops import compiled_ops
 from _helpers import FAST_BACKENDS
 
 ops = torch.ops.alexnet_fast
@@ -13,11 +14,7 @@ LRN_PARAMS = (5, 1e-2, 0.75, 2.0)
 
 def lrn_ops(device, backend):
     """(forward op, backward op) that `backend` runs on `device`."""
-    if backend in ("cpu", "cuda"):
-        return ops.relu_lrn_forward.default, ops.relu_lrn_backward.default
-    if device == "cpu":
-        return ops.relu_lrn_forward_triton_interpreted.default, ops.relu_lrn_backward_triton_interpreted.default
-    return ops.relu_lrn_forward_triton.default, ops.relu_lrn_backward_triton.default
+    return compiled_ops("relu_lrn", backend, device)
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
@@ -50,11 +47,7 @@ def test_compile_fullgraph_relu_lrn(device, backend):
 
 
 def pool_ops(device, backend):
-    if backend in ("cpu", "cuda"):
-        return ops.max_pool2d_forward.default, ops.max_pool2d_backward.default
-    if device == "cpu":
-        return ops.max_pool2d_forward_triton_interpreted.default, ops.max_pool2d_backward_triton_interpreted.default
-    return ops.max_pool2d_forward_triton.default, ops.max_pool2d_backward_triton.default
+    return compiled_ops("max_pool2d", backend, device)
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 import alexnet_fast
 from alexnet_fast.nn import ReLULRNMaxPool2d
+from alexnet_fast.ops import compiled_ops
 from alexnet_fast.ops.max_pool2d import flat_indices_and_validity
 from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, is_slow_interpreter
 
@@ -30,11 +31,7 @@ def chain64(x, size, kernel_size, stride, padding, ceil_mode, alpha, beta, k):
 
 
 def fused_ops(device, backend):
-    if backend in ("cpu", "cuda"):
-        return ops.relu_lrn_max_pool2d_forward.default, ops.relu_lrn_max_pool2d_backward.default
-    suffix = "_triton_interpreted" if device == "cpu" else "_triton"
-    return (getattr(ops, "relu_lrn_max_pool2d_forward" + suffix).default,
-            getattr(ops, "relu_lrn_max_pool2d_backward" + suffix).default)
+    return compiled_ops("relu_lrn_max_pool2d", backend, device)
 
 
 def routed64(x64, size, argmax, kernel_size, stride, padding, alpha, beta, k):

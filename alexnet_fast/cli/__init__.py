@@ -10,9 +10,10 @@ import argparse
 import shlex
 import sys
 
+from alexnet_fast import evaluate, export
 from alexnet_fast.cli import bench, train
 
-SUBCOMMANDS = {module.NAME: module for module in (bench, train)}
+SUBCOMMANDS = {module.NAME: module for module in (bench, train, export, evaluate)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from torch import Tensor
 from alexnet_fast import reference
 from alexnet_fast._backends import check_floating, resolve_backend, under_functorch_transform
 from alexnet_fast.kernels.layout import pool_memory_format, pool_outputs, pooling_output_size
-from alexnet_fast.ops._registration import forward_op, register
+from alexnet_fast.ops._registration import OpDescription, forward_op, register
 
 # PyTorch reads the pooling arguments as C int: values must fit int32.
 _INT32_MAX = 2**31 - 1
@@ -108,15 +108,17 @@ def _setup_double_backward(ctx, inputs, output):
 
 
 _OPS = register(
-    "max_pool2d",
-    triton_forward=_triton_forward,
-    triton_backward=_triton_backward,
-    fake_forward=_fake_forward,
-    fake_backward=_fake_backward,
-    setup_context=_setup_context,
-    backward=_backward,
-    setup_double_backward=_setup_double_backward,
-    double_backward=_double_backward,
+    OpDescription(
+        name="max_pool2d",
+        triton_forward=_triton_forward,
+        triton_backward=_triton_backward,
+        fake_forward=_fake_forward,
+        fake_backward=_fake_backward,
+        setup_context=_setup_context,
+        backward=_backward,
+        setup_double_backward=_setup_double_backward,
+        double_backward=_double_backward,
+    )
 )
 
 

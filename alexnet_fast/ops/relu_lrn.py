@@ -22,7 +22,7 @@ from torch import Tensor
 from alexnet_fast import reference
 from alexnet_fast._backends import check_floating, resolve_backend, under_functorch_transform
 from alexnet_fast.kernels.layout import channel_view
-from alexnet_fast.ops._registration import forward_op, register
+from alexnet_fast.ops._registration import OpDescription, forward_op, register
 
 _INT64_MAX = 2**63 - 1  # the op schemas' int
 
@@ -81,15 +81,17 @@ def _double_backward(ctx, grad_grad_x):
 
 
 _OPS = register(
-    "relu_lrn",
-    triton_forward=_triton_forward,
-    triton_backward=_triton_backward,
-    fake_forward=_fake_forward,
-    fake_backward=_fake_backward,
-    setup_context=_setup_context,
-    backward=_backward,
-    setup_double_backward=_setup_double_backward,
-    double_backward=_double_backward,
+    OpDescription(
+        name="relu_lrn",
+        triton_forward=_triton_forward,
+        triton_backward=_triton_backward,
+        fake_forward=_fake_forward,
+        fake_backward=_fake_backward,
+        setup_context=_setup_context,
+        backward=_backward,
+        setup_double_backward=_setup_double_backward,
+        double_backward=_double_backward,
+    )
 )
 
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from alexnet_fast import reference
 from alexnet_fast._backends import resolve_backend, under_functorch_transform
-from alexnet_fast.ops._registration import forward_op, register
+from alexnet_fast.ops._registration import OpDescription, forward_op, register
 from alexnet_fast.kernels.layout import pool_memory_format, pool_outputs
 from alexnet_fast.ops.max_pool2d import check_pool_args, flat_indices_and_validity
 from alexnet_fast.ops.relu_lrn import _check_args as check_lrn_args
@@ -39,7 +39,8 @@ def _triton_backward(grad_out, x, argmax, size, alpha, beta, k, kernel_size, str
 
 
 def _fake_forward(x, size, alpha, beta, k, kernel_size, stride, padding, ceil_mode, need_argmax):
-    return pool_outputs(x, kernel_size, stride, padding, [1, 1], ceil_mode, need_argmax)
+    return pool_outputs(x, kernel_size, stride, padding, [1, 1], ceil_mode, need_argmax,
+                        op="relu_lrn_max_pool2d_forward")
 
 
 def _fake_backward(grad_out, x, argmax, size, alpha, beta, k, kernel_size, stride, padding):
@@ -91,15 +92,17 @@ def _double_backward(ctx, grad_grad_x):
 
 
 _OPS = register(
-    "relu_lrn_max_pool2d",
-    triton_forward=_triton_forward,
-    triton_backward=_triton_backward,
-    fake_forward=_fake_forward,
-    fake_backward=_fake_backward,
-    setup_context=_setup_context,
-    backward=_backward,
-    setup_double_backward=_setup_double_backward,
-    double_backward=_double_backward,
+    OpDescription(
+        name="relu_lrn_max_pool2d",
+        triton_forward=_triton_forward,
+        triton_backward=_triton_backward,
+        fake_forward=_fake_forward,
+        fake_backward=_fake_backward,
+        setup_context=_setup_context,
+        backward=_backward,
+        setup_double_backward=_setup_double_backward,
+        double_backward=_double_backward,
+    )
 )
 
 
