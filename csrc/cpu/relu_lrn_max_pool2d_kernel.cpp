@@ -320,20 +320,25 @@ struct ForwardNCHW {
       : g(g_), prm(prm_), sq(prm_.ring_slots(g_.C), kTile), window(prm_.window) {
     max_rows = band_input_rows(g, band);
     buf.resize(g.C * max_rows * g.W);
-    std::vector<int64_t> phase_off(g.sW + 1, 0);
-    for (int64_t ph = 0; ph < g.sW; ++ph)
-      phase_off[ph + 1] = phase_off[ph] + (g.W > ph ? (g.W - ph + g.sW - 1) / g.sW : 0);
+    // Phase ph (the columns w % sW == ph) starts at phase_off[ph]. Phases at or past W
+    // hold no column and start at W, so only min(sW, W) + 1 offsets are stored: a
+    // stride far beyond the row (2**31 - 1 is valid) costs no memory or time.
+    const int64_t phases = std::min(g.sW, g.W);
+    std::vector<int64_t> phase_off(phases + 1, 0);
+    for (int64_t ph = 0; ph < phases; ++ph)
+      phase_off[ph + 1] = phase_off[ph] + (g.W - ph + g.sW - 1) / g.sW;
+    const auto phase_start = [&](int64_t ph) { return phase_off[std::min(ph, phases)]; };
     colmap.resize(g.W);
     column_of_slot.resize(g.W);
     for (int64_t iw = 0; iw < g.W; ++iw) {
-      colmap[iw] = phase_off[iw % g.sW] + iw / g.sW;
+      colmap[iw] = phase_start(iw % g.sW) + iw / g.sW;
       column_of_slot[colmap[iw]] = iw;
     }
     jofs.resize(g.kW);
     for (int64_t j = 0; j < g.kW; ++j) {
       const int64_t d = j - g.pW;
       const int64_t q = div_floor(d, g.sW);
-      jofs[j] = phase_off[d - q * g.sW] + q;
+      jofs[j] = phase_start(d - q * g.sW) + q;
     }
     ow_a = std::min<int64_t>((g.pW + g.sW - 1) / g.sW, g.OW);
     ow_b = g.W - g.kW + g.pW >= 0 ? std::min<int64_t>(div_floor(g.W - g.kW + g.pW, g.sW) + 1, g.OW) : 0;
