@@ -212,6 +212,13 @@ class AlexNet(nn.Module):
                 nn.init.constant_(module.bias, 1.0 if name in ones else 0.0)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.variant == "paper" and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            # Without adaptive pooling, fc6's 9216 inputs (256 x 6 x 6) fix the image size.
+            raise ValueError(
+                f"the paper variant takes {self.input_size} x {self.input_size} images (fc6 expects 256 x 6 x 6 "
+                f"features); got input shape {tuple(x.shape)}. alexnet(variant='torchvision') takes 224 x 224, "
+                "and any size from 63 up (adaptive pooling)"
+            )
         x = self.features(x)
         if self.variant == "torchvision":
             x = self.avgpool(x)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from alexnet_fast.ops.max_pool2d import max_pool2d
-from alexnet_fast.ops.relu_lrn import relu_lrn
+from alexnet_fast._backends import check_backend_name
+from alexnet_fast.ops.max_pool2d import check_pool_window_arguments, max_pool2d
+from alexnet_fast.ops.relu_lrn import check_lrn_arguments, relu_lrn
 from alexnet_fast.ops.relu_lrn_max_pool2d import relu_lrn_max_pool2d
 
 
@@ -33,6 +34,9 @@ class ReLULRN(nn.Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, backend: str = "auto"):
         super().__init__()
+        # Bad arguments fail here, with the function's messages, not at the first forward.
+        check_lrn_arguments(size, alpha, beta, k)
+        check_backend_name(backend)
         self.size = size
         self.alpha = alpha
         self.beta = beta
@@ -75,6 +79,8 @@ class MaxPool2d(nn.Module):
         backend: str = "auto",
     ):
         super().__init__()
+        check_pool_window_arguments(kernel_size, stride, padding, dilation, ceil_mode)
+        check_backend_name(backend)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -118,6 +124,9 @@ class ReLULRNMaxPool2d(nn.Module):
         backend: str = "auto",
     ):
         super().__init__()
+        check_lrn_arguments(size, alpha, beta, k)
+        check_pool_window_arguments(kernel_size, stride, padding, 1, ceil_mode)
+        check_backend_name(backend)
         self.size = size
         self.alpha = alpha
         self.beta = beta

@@ -105,24 +105,32 @@ _INT32_MAX = 2**31 - 1
 def check_pool_window(op, kernel_size, stride, padding, dilation, height=None, width=None, ceil_mode=False):
     """PyTorch's rules for pooling pairs, as csrc/pool_geometry.h's check_pool_window and
     pooled_size: kernel, stride, dilation in [1, 2^31), 0 <= padding <= kernel // 2
-    (the dilated size does not count), and with the input (height, width) an output of at
-    least 1 x 1. torch._check: fake tensors (symbolic sizes) are checked too; the public
-    functions check first, with messages for the user."""
+    (the dilated size does not count), and with the input (height, width) an output of
+    at least 1 x 1. torch._check (RuntimeError), so that fake tensors, whose sizes may be
+    symbolic, are checked too; the public functions raise the same messages as
+    ValueError (ops/max_pool2d.py)."""
     for name, pair, low in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("dilation", dilation, 1),
                             ("padding", padding, 0)):
-        torch._check(len(pair) == 2, lambda: f"{op}: {name} must have 2 elements, got {list(pair)}")
+        torch._check(len(pair) == 2, lambda: f"{op}: {name} must have 2 elements, got {tuple(pair)}")
         for v in pair:
-            torch._check(low <= v <= _INT32_MAX, lambda: f"{op}: {name} must be in [{low}, 2^31), got {list(pair)}")
-    for d in range(2):
+            torch._check(low <= v <= _INT32_MAX, lambda: f"{op}: {name} must be in [{low}, 2^31), got {tuple(pair)}")
+    for d, name in enumerate("hw"):
         torch._check(
             padding[d] <= kernel_size[d] // 2,
-            lambda: f"{op}: padding must be at most half of kernel_size, got padding={list(padding)}, "
-            f"kernel_size={list(kernel_size)}",
+            lambda: f"{op}: padding must be at most half the kernel size, kernel_size // 2 = {kernel_size[d] // 2} "
+            f"along {name}; got padding={tuple(padding)}, kernel_size={tuple(kernel_size)}",
         )
     if height is not None:
-        for d, size in enumerate((height, width)):
-            out = pooling_output_size(size, kernel_size[d], stride[d], padding[d], dilation[d], ceil_mode)
-            torch._check(out >= 1, lambda: f"{op}: output size must be >= 1, got {out} along dim {d}")
+        out_size = tuple(
+            pooling_output_size(size, kernel_size[d], stride[d], padding[d], dilation[d], ceil_mode)
+            for d, size in enumerate((height, width))
+        )
+        torch._check(
+            out_size[0] >= 1 and out_size[1] >= 1,
+            lambda: f"{op}: output size would be {out_size} for input size {(height, width)} with "
+            f"kernel_size={tuple(kernel_size)}, stride={tuple(stride)}, padding={tuple(padding)}, "
+            f"dilation={tuple(dilation)}, ceil_mode={ceil_mode}: it must be at least 1 x 1",
+        )
 
 
 def pool_memory_format(t: torch.Tensor) -> torch.memory_format:

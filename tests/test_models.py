@@ -477,3 +477,10 @@ def test_cuda_bfloat16_autocast(variant, device, backend):
     for name, p in fast.named_parameters():
         assert p.grad is not None and p.grad.dtype == torch.float32, name
         assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_paper_variant_says_which_input_size_it_takes():
+    model = alexnet(num_classes=10, backend="reference")
+    with pytest.raises(ValueError, match=r"the paper variant takes 227 x 227 images .*got input shape \(1, 3, 224, 224\)"
+                       r".*variant='torchvision'\) takes 224 x 224"):
+        model(torch.randn(1, 3, 224, 224))

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from alexnet_fast import reference
 from alexnet_fast._backends import check_floating, resolve_backend, under_functorch_transform
-from alexnet_fast.kernels.layout import pool_memory_format, pool_outputs, pooling_output_size
+from alexnet_fast.kernels.layout import check_pool_window, pool_memory_format, pool_outputs
 from alexnet_fast.ops._registration import OpDescription, forward_op, register
 
 # PyTorch reads the pooling arguments as C int: values must fit int32.
@@ -144,6 +144,23 @@ def _pair(name: str, value, minimum: int, default=None) -> list[int]:
     return [ints[0], ints[-1]]
 
 
+def check_pool_window_arguments(kernel_size, stride, padding, dilation, ceil_mode, size=None):
+    """The pooling arguments without a tensor (the module constructors check them too),
+    and with the input's (H, W) ``size`` its output size: the (kernel, stride, padding,
+    dilation) pairs, with PyTorch's rules and errors naming the argument and its value."""
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"ceil_mode must be a bool; got {ceil_mode!r}")
+    kernel = _pair("kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair("stride", stride, 1, default=kernel)
+    padding = _pair("padding", padding, 0)
+    dilation = _pair("dilation", dilation, 1)
+    try:  # the rule itself: one home, shared with the Triton hosts and the fake kernels
+        check_pool_window("max_pool2d", kernel, stride, padding, dilation, *(size or (None, None)), ceil_mode)
+    except RuntimeError as error:
+        raise ValueError(str(error)) from None
+    return kernel, stride, padding, dilation
+
+
 def check_pool_args(x, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[list[int], ...]:
     """Validates max-pool arguments with PyTorch's rules (F.max_pool2d accepts and
     refuses the same), with errors that name the argument and its value; returns the
@@ -153,30 +170,7 @@ def check_pool_args(x, kernel_size, stride, padding, dilation, ceil_mode) -> tup
         raise ValueError(f"x must be 3-D (C, H, W) or 4-D (N, C, H, W); got shape {tuple(x.shape)}")
     if any(s == 0 for s in x.shape[-3:]):
         raise ValueError(f"x must have non-zero C, H and W; got shape {tuple(x.shape)}")
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be a bool; got {ceil_mode!r}")
-    kernel = _pair("kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else _pair("stride", stride, 1, default=kernel)
-    padding = _pair("padding", padding, 0)
-    dilation = _pair("dilation", dilation, 1)
-    for dim, name in enumerate("hw"):
-        if padding[dim] > kernel[dim] // 2:  # PyTorch's rule: the dilated size does not count
-            raise ValueError(
-                f"padding must be at most half the kernel size, kernel_size // 2 = {kernel[dim] // 2} along "
-                f"{name}; got padding={tuple(padding)}, kernel_size={tuple(kernel)}"
-            )
-    height, width = x.shape[-2:]
-    out_size = tuple(
-        pooling_output_size(size, kernel[d], stride[d], padding[d], dilation[d], ceil_mode)
-        for d, size in enumerate((height, width))
-    )
-    if min(out_size) < 1:
-        raise ValueError(
-            f"max_pool2d output size would be {out_size} for input size {(height, width)} with "
-            f"kernel_size={tuple(kernel)}, stride={tuple(stride)}, padding={tuple(padding)}, "
-            f"dilation={tuple(dilation)}, ceil_mode={ceil_mode}: it must be at least 1 x 1"
-        )
-    return kernel, stride, padding, dilation
+    return check_pool_window_arguments(kernel_size, stride, padding, dilation, ceil_mode, tuple(x.shape[-2:]))
 
 
 def max_pool2d(

@@ -96,15 +96,21 @@ _OPS = register(
 
 
 # --- public functions ---------------------------------------------------------
-def _check_args(x, size, alpha, beta, k):
-    check_floating(x)
-    if x.dim() < 3:
-        raise ValueError(f"x must have at least 3 dims (N, C, *); got shape {tuple(x.shape)}")
+def check_lrn_arguments(size, alpha, beta, k) -> None:
+    """The LRN arguments without a tensor: the functions check them, and so do the
+    module constructors, with the same messages."""
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not 1 <= size <= _INT64_MAX:
         raise ValueError(f"size must be an integer in [1, 2**63 - 1]; got {size!r}")
     for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number; got {value!r}")
+
+
+def _check_args(x, size, alpha, beta, k):
+    check_floating(x)
+    if x.dim() < 3:
+        raise ValueError(f"x must have at least 3 dims (N, C, *); got shape {tuple(x.shape)}")
+    check_lrn_arguments(size, alpha, beta, k)
 
 
 def _lrn(x, size, alpha, beta, k, backend, apply_relu) -> Tensor:
