@@ -11,9 +11,11 @@ are dicts read with plain ``torch.load``. The keys used here:
     args       checkpoint.pt only: the training arguments; ``input_scale``,
                ``resize`` and ``groups`` are read from it
 
-best.pt has no ``args``: ``input_scale``, ``resize`` and ``groups`` are then
-read from keys of those names when it has them, else from a
-``checkpoint.pt`` beside it (the trainer writes both to the same folder),
+    input_scale, resize, groups
+               best.pt's own keys for the same (written by the trainer)
+
+A best.pt without those keys (written before they were added) reads them from
+a ``checkpoint.pt`` beside it (the trainer writes both to the same folder),
 else the input scale and rescale size are the defaults below (the assumption
 is reported) and ``groups`` follows from conv2's weight.
 """

@@ -235,8 +235,10 @@ def save_epoch(run: Run, epoch: int, monitored: float) -> None:
     metrics.write_metrics(run.history, run.out)
     improved = monitored < run.best
     run.best = min(run.best, monitored)
+    # best.pt carries what evaluating and exporting it need (alexnet_fast/checkpoints.py).
     model_only = dict(model=run.net.state_dict(), classes=run.classes, stats=run.stats.to_json(), epoch=epoch + 1,
-                      crop=run.crop, variant=args.model)
+                      crop=run.crop, variant=args.model, input_scale=args.input_scale, resize=args.resize,
+                      groups=args.groups)
     if not args.keep_best_only:
         state = dict(model_only, optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
                      history=run.history, best=run.best, rng=rngs, args=vars(args), first_loss=run.watch.first)
