@@ -36,6 +36,19 @@ def is_slow_interpreter(device, backend):
     return device == "cpu" and backend == "triton"
 
 
+def is_emulated(device, backend) -> bool:
+    """A backend run on a device it only emulates (Triton's interpreter, the CUDA source
+    run thread by thread on the CPU): 10 to 1000 times slower than the cpu backend."""
+    return any(row.name == backend and device in row.emulated_on for row in BACKEND_TABLE)
+
+
+def gradcheck_fast_mode(device, backend, exhaustive) -> bool:
+    """gradcheck's fast mode (random projections v^T J u instead of the whole Jacobian,
+    a few evaluations instead of two per input element) for the emulated backends in the
+    default set; the full Jacobian everywhere else and under --slow."""
+    return is_emulated(device, backend) and not exhaustive
+
+
 def assert_close_to(actual, expected, dtype, atol_scale=None, equal_nan=False):
     """actual (any dtype) against a float64 expected: relative to each value,
     with an absolute floor proportional to the largest value (cancellation)."""

@@ -8,13 +8,61 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
-needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow", action="store_true",
+        help="also run the exhaustive grid: the tests marked slow (the default set covers every op, "
+             "backend, dtype and layout at least once)",
+    )
+
+
+def _emulated_pairs() -> set[tuple[str, str]]:
+    from alexnet_fast._backends import BACKEND_TABLE
+
+    return {(device, backend.name) for backend in BACKEND_TABLE for device in backend.emulated_on}
+
+
+def mark_exhaustive_grid(items) -> None:
+    """Marks `slow` the repeats of the parameter grid on the emulated backends.
+
+    Triton's interpreter and the CUDA source run thread by thread (cuda_host) are 10 to
+    1000 times slower than the cpu backend. On them a parametrized test keeps, in the
+    default set, each case that brings a parameter value (a dtype, layout, shape, size,
+    variant...) not yet seen for that test and backend, so every value still runs at least
+    once (each-choice coverage); the other cases run under --slow. Tests without a
+    (device, backend) parameter, and the cpu and reference backends, are not touched."""
+    emulated = _emulated_pairs()
+    seen: dict[tuple, set] = {}
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        pair = (params.get("device"), params.get("backend"))
+        if pair not in emulated:
+            continue
+        values = {(name, repr(value)) for name, value in params.items()}
+        group = seen.setdefault((item.module.__name__, item.originalname, pair), set())
+        if values <= group:
+            item.add_marker(pytest.mark.slow)
+        group |= values
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords and not HAS_CUDA:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+    mark_exhaustive_grid(items)
+    if not config.getoption("--slow"):
+        slow = [item for item in items if "slow" in item.keywords]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if "slow" not in item.keywords]
+
+
+@pytest.fixture
+def exhaustive(request) -> bool:
+    """True under --slow: property tests draw their full number of examples."""
+    return request.config.getoption("--slow")
 
 
 @pytest.fixture(autouse=True)

@@ -104,6 +104,7 @@ def _check_trust_fields(report: dict, out: str) -> None:
     assert ", quick" in out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not peers.installed(), reason="no peer installed (pip install onnxruntime onnx)")
 def test_quick_run_with_peers(tmp_path, capsys):
     json_path = tmp_path / "peers.json"

@@ -2,6 +2,8 @@
 gradients bit for bit; float16/bfloat16 gradients to one rounding."""
 import random
 
+import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,7 @@ import torch.nn.functional as F
 import alexnet_fast
 from alexnet_fast.nn import MaxPool2d
 from alexnet_fast.ops import compiled_ops
-from _helpers import DTYPES, FAST_BACKENDS, RTOL, is_slow_interpreter
+from _helpers import DTYPES, FAST_BACKENDS, RTOL, gradcheck_fast_mode, is_slow_interpreter
 
 ops = torch.ops.alexnet_fast
 
@@ -152,11 +154,12 @@ def test_non_contiguous_and_3d_inputs(device, backend):
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
-def test_gradcheck_float64(device, backend):
+def test_gradcheck_float64(device, backend, exhaustive):
     # Distinct values (no near-ties inside gradcheck's step).
     x = torch.randperm(2 * 3 * 9 * 8).double().view(2, 3, 9, 8).div(7).to(device).requires_grad_()
     for args in [(3, 2, 0, 1, False), (2, 1, 1, 2, True)]:
-        assert torch.autograd.gradcheck(lambda t: alexnet_fast.max_pool2d(t, *args, backend=backend), (x,))
+        assert torch.autograd.gradcheck(lambda t: alexnet_fast.max_pool2d(t, *args, backend=backend), (x,),
+                                        fast_mode=gradcheck_fast_mode(device, backend, exhaustive))
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
@@ -187,12 +190,28 @@ def test_compact_argmax_and_repeatable_backward(device, backend):
     assert torch.equal(first, again)
 
 
+def pool_by_hand(x, k, s, p):
+    """Max-pool written out window by window (ceil_mode, dilation 1): the maximum of the
+    in-bounds elements, the first one on ties, PyTorch's flat index of it."""
+    n, c, h, w = x.shape
+    size = lambda length: -(-(length + 2 * p - k) // s) + 1  # noqa: E731 - ceil
+    oh, ow = size(h), size(w)
+    oh, ow = oh - ((oh - 1) * s >= h + p), ow - ((ow - 1) * s >= w + p)
+    out, idx = torch.empty(n, c, oh, ow, dtype=x.dtype), torch.empty(n, c, oh, ow, dtype=torch.int64)
+    for b, ch, i, j in np.ndindex(n, c, oh, ow):
+        taps = [(r, q) for r in range(i * s - p, i * s - p + k) for q in range(j * s - p, j * s - p + k)
+                if 0 <= r < h and 0 <= q < w]
+        best = max(taps, key=lambda t: (x[b, ch, t[0], t[1]].item(), -taps.index(t)))
+        out[b, ch, i, j], idx[b, ch, i, j] = x[b, ch, best[0], best[1]], best[0] * w + best[1]
+    return out, idx
+
+
 def test_reference_and_auto_backends():
-    x = torch.randn(2, 3, 11, 11)
+    x = torch.randn(2, 3, 11, 11, dtype=torch.float64)
+    expected_out, expected_idx = pool_by_hand(x, 3, 2, 1)
     for backend in ("reference", "auto"):
         out, idx = alexnet_fast.max_pool2d(x, 3, 2, 1, 1, True, True, backend=backend)
-        ref_out, ref_idx = F.max_pool2d(x, 3, 2, 1, 1, ceil_mode=True, return_indices=True)
-        assert torch.equal(out, ref_out) and torch.equal(idx, ref_idx)
+        assert torch.equal(out, expected_out) and torch.equal(idx, expected_idx), backend
 
 
 def test_module_matches_nn_max_pool2d():

@@ -200,7 +200,8 @@ PAPER_NODES = ["Conv", "Relu", "LRN", "MaxPool"] * 2 + ["Conv", "Relu"] * 3 + ["
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-@pytest.mark.parametrize("variant,groups", [("paper", 1), ("paper", 2), ("torchvision", 1)],
+@pytest.mark.parametrize("variant,groups", [("paper", 1), pytest.param("paper", 2, marks=pytest.mark.slow),
+                                            ("torchvision", 1)],
                          ids=["paper", "paper-groups2", "torchvision"])
 def test_model(exported, variant, groups, runtime):
     """The fast model's file, for any batch size, against the reference model

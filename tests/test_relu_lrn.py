@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import alexnet_fast
 from alexnet_fast.nn import ReLULRN
-from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, is_slow_interpreter
+from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, gradcheck_fast_mode, is_slow_interpreter
 
 PARAMS = dict(alpha=1e-4, beta=0.75, k=1.0)
 # (shape, size): AlexNet norm1 / norm2 at small N, odd sizes, an even size,
@@ -51,9 +51,11 @@ def forward_cases():
         device, backend = pair.values
         for dtype in DTYPES:
             for shape, size in CASES:
-                if is_slow_interpreter(device, backend) and dtype != torch.float32 and math.prod(shape) > 50_000:
+                big = math.prod(shape) > 50_000
+                if is_slow_interpreter(device, backend) and dtype != torch.float32 and big:
                     continue
-                yield pytest.param(device, backend, dtype, shape, size, marks=pair.marks,
+                marks = pair.marks + ([pytest.mark.slow] if is_slow_interpreter(device, backend) and big else [])
+                yield pytest.param(device, backend, dtype, shape, size, marks=marks,
                                    id=f"{pair.id}-{str(dtype)[6:]}-{shape}-{size}")
 
 
@@ -93,10 +95,11 @@ def test_general_beta_and_k(device, backend, beta):
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7])
 @pytest.mark.parametrize("relu", [True, False], ids=["relu_lrn", "lrn"])
-def test_gradcheck_float64(device, backend, size, relu):
+def test_gradcheck_float64(device, backend, size, relu, exhaustive):
     x = torch.randn(2, 6, 3, 4, dtype=torch.float64, device=device, requires_grad=True)
     fn = alexnet_fast.relu_lrn if relu else alexnet_fast.local_response_norm
-    assert torch.autograd.gradcheck(lambda t: fn(t, size, 0.5, 0.75, 1.5, backend=backend), (x,))
+    assert torch.autograd.gradcheck(lambda t: fn(t, size, 0.5, 0.75, 1.5, backend=backend), (x,),
+                                    fast_mode=gradcheck_fast_mode(device, backend, exhaustive))
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
@@ -265,3 +268,28 @@ def test_module_matches_nn_local_response_norm():
     ours = ReLULRN(5, 1e-3, 0.75, 2.0)(x)
     theirs = torch.nn.LocalResponseNorm(5, 1e-3, 0.75, 2.0)(torch.relu(x))
     torch.testing.assert_close(ours, theirs, rtol=2e-6, atol=1e-7)
+
+
+def test_module_constructors_check_their_arguments():
+    """Bad arguments fail when the module is built, with the functions' messages."""
+    from alexnet_fast.nn import MaxPool2d, ReLULRNMaxPool2d
+
+    cases = [
+        (lambda: ReLULRN(-1), ValueError, r"size must be an integer in \[1, 2\*\*63 - 1\]; got -1"),
+        (lambda: ReLULRN(5, alpha="big"), TypeError, r"alpha must be a real number; got 'big'"),
+        (lambda: ReLULRN(5, backend="gpu"), ValueError, r"backend must be one of .*got 'gpu'"),
+        (lambda: MaxPool2d(0), ValueError, r"kernel_size must be an int >= 1 or a pair of them; got 0"),
+        (lambda: MaxPool2d(3, padding=2), ValueError, r"padding must be at most half the kernel size"),
+        (lambda: MaxPool2d(3, ceil_mode="yes"), TypeError, r"ceil_mode must be a bool; got 'yes'"),
+        (lambda: ReLULRNMaxPool2d(0), ValueError, r"size must be an integer"),
+        (lambda: ReLULRNMaxPool2d(5, stride=0), ValueError, r"stride must be an int >= 1"),
+        (lambda: ReLULRNMaxPool2d(5, backend=None), ValueError, r"backend must be one of .*got None"),
+    ]
+    for build, error, message in cases:
+        with pytest.raises(error, match=message):
+            build()
+
+
+def test_available_backends_names_a_bad_device():
+    with pytest.raises(ValueError, match=r"device must be a device such as 'cpu' or 'cuda'; got 'gpu'"):
+        alexnet_fast.available_backends("gpu")

@@ -8,7 +8,7 @@ import alexnet_fast
 from alexnet_fast.nn import ReLULRNMaxPool2d
 from alexnet_fast.ops import compiled_ops
 from alexnet_fast.ops.max_pool2d import flat_indices_and_validity
-from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, is_slow_interpreter
+from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, gradcheck_fast_mode, is_slow_interpreter
 
 ops = torch.ops.alexnet_fast
 LRN = dict(alpha=1e-2, beta=0.75, k=2.0)
@@ -70,10 +70,12 @@ def fused_cases():
         device, backend = pair.values
         for dtype in DTYPES:
             for shape, *args in CASES:
-                if is_slow_interpreter(device, backend):
-                    # Triton's CPU interpreter: AlexNet shapes at batch 1, small spatial size.
-                    shape = (1, shape[1], 13, 13) if shape[1] >= 96 else shape
-                yield pytest.param(device, backend, dtype, shape, *args, marks=pair.marks,
+                marks = pair.marks
+                if is_slow_interpreter(device, backend) and shape[1] >= 96:
+                    # Triton's CPU interpreter: AlexNet shapes at batch 1, small spatial size,
+                    # under --slow.
+                    shape, marks = (1, shape[1], 13, 13), marks + [pytest.mark.slow]
+                yield pytest.param(device, backend, dtype, shape, *args, marks=marks,
                                    id=f"{pair.id}-{str(dtype)[6:]}-{shape}-{args}")
 
 
@@ -162,10 +164,10 @@ def test_channels_last_and_non_contiguous(device, backend):
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
-def test_gradcheck_float64(device, backend):
+def test_gradcheck_float64(device, backend, exhaustive):
     x = (torch.randperm(2 * 6 * 7 * 7).double().view(2, 6, 7, 7) / 40 - 1.5).to(device).requires_grad_()
     fn = lambda t: alexnet_fast.relu_lrn_max_pool2d(t, 3, 0.3, 0.75, 1.0, backend=backend)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradcheck(fn, (x,), fast_mode=gradcheck_fast_mode(device, backend, exhaustive))
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)

@@ -295,6 +295,7 @@ def test_resume_matches_uninterrupted_run(shapes, tmp_path, restore_torch_state)
     assert strip(ma) == strip(mb)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_gloo(shapes, tmp_path):
     """torchrun with 2 CPU processes (gloo): the ranks end with the same
     parameters, and those match a 1-process run with the same global batch."""
