@@ -17,6 +17,8 @@ Environment:
                         default: the tests run every CUDA kernel through it)
   ALEXNET_FAST_SANITIZE=1   build alexnet_fast._cuda_host with AddressSanitizer and
                         UBSan (CI's sanitizer job; load it with the runtimes preloaded)
+  ALEXNET_FAST_BUILD=cuda_host  build that extension only (with build_ext --inplace:
+                        .ci/sanitize_cuda_host.sh rebuilds it sanitized)
 """
 import glob
 import os
@@ -93,6 +95,8 @@ def cuda_host_extension():
 
 
 def extensions():
+    if os.environ.get("ALEXNET_FAST_BUILD") == "cuda_host":
+        return [cuda_host_extension()]
     found = [extension()]
     if os.environ.get("ALEXNET_FAST_CUDA_HOST", "1") != "0":
         found.append(cuda_host_extension())
