@@ -50,8 +50,11 @@ Block* new_block(size_t size) {
   TORCH_CHECK_WITH(OutOfMemoryError, status == 0 && ptr != nullptr,
                    "alexnet_fast: could not allocate ", size, " bytes of CPU memory for an output");
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // A hint: fewer, larger page faults on first touch; ignored without THP.
-  (void)madvise(ptr, size, MADV_HUGEPAGE);
+  // A hint: fewer, larger page faults on first touch; ignored without THP. Not on the
+  // last 2 MiB, which an output usually fills only in part: there a huge page would
+  // make the resident memory exceed the output by up to 2 MiB, and with it PyTorch's
+  // own allocator's peak (benches/memory_max_pool2d.py).
+  if (size > kHugePage) (void)madvise(ptr, size - kHugePage, MADV_HUGEPAGE);
 #endif
   return new Block{ptr, size};
 }
