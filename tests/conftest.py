@@ -1,4 +1,14 @@
+import getpass
 import os
+import tempfile
+
+# Inductor's on-disk cache does not key the CPU kernels it compiles on PyTorch's
+# ATEN_CPU_CAPABILITY: kernels built under one value are loaded under another and give
+# wrong values or corrupt the heap (docs/performance.md, "CPU paths"). A run under an
+# override gets a cache of its own.
+if os.environ.get("ATEN_CPU_CAPABILITY") and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}_aten_{os.environ['ATEN_CPU_CAPABILITY']}")
 
 # Triton's interpreter runs the Triton kernels on CPU tensors. It must be on
 # before any kernel is defined, so before alexnet_fast.kernels is imported.
