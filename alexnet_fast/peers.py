@@ -110,15 +110,16 @@ def build(peer: str, op: str, size: int = 5, alpha: float = 1e-4, beta: float = 
         raise ValueError(f"peer must be one of {', '.join(PEERS)}; got {peer!r}")
     if op not in OPS:
         raise ValueError(f"op must be one of {', '.join(OPS)}; got {op!r}")
-    absent = [m for m in _MODULES[peer] if importlib.util.find_spec(m) is None]
-    if absent:
-        raise ImportError(f"peer {peer!r} needs {', '.join(absent)}: pip install {INSTALL[peer]}")
+    # The arguments first: a bad one is named whether or not the peer is installed.
     if size < 1 or kernel_size < 1 or (stride is not None and stride < 1):
         raise ValueError(f"size, kernel_size and stride must be >= 1; got {size}, {kernel_size}, {stride}")
     params = _Params(op, size, alpha, beta, k, kernel_size, stride or kernel_size)
     if params.lrn and size % 2 == 0 and peer != "jax":
         raise ValueError(f"size={size}: {peer}'s LRN window equals PyTorch's only for an odd size; "
                          "use an odd size, or the jax peer")
+    absent = [m for m in _MODULES[peer] if importlib.util.find_spec(m) is None]
+    if absent:
+        raise ImportError(f"peer {peer!r} needs {', '.join(absent)}: pip install {INSTALL[peer]}")
     threads = threads or torch.get_num_threads()
     _limit_xla_threads(threads)  # before any peer starts: TensorFlow's keras imports jax
     return _BUILDERS[peer](params, threads)
