@@ -24,6 +24,13 @@ def _fast_backends():
 
 FAST_BACKENDS = _fast_backends()
 
+# The same pairs, with Triton's CPU interpreter in the exhaustive grid only: for the few
+# tests whose every case there takes 5 to 20 s (whole models, opcheck, torch.compile).
+FAST_BACKENDS_INTERPRETER_SLOW = [
+    pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow] if p.values == ("cpu", "triton") else p.marks)
+    for p in FAST_BACKENDS
+]
+
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 # Relative tolerance against a float64 reference computed from the same

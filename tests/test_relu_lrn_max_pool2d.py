@@ -8,7 +8,7 @@ import alexnet_fast
 from alexnet_fast.nn import ReLULRNMaxPool2d
 from alexnet_fast.ops import compiled_ops
 from alexnet_fast.ops.max_pool2d import flat_indices_and_validity
-from _helpers import DTYPES, FAST_BACKENDS, assert_close_to, gradcheck_fast_mode, is_slow_interpreter
+from _helpers import DTYPES, FAST_BACKENDS, FAST_BACKENDS_INTERPRETER_SLOW, assert_close_to, gradcheck_fast_mode, is_slow_interpreter
 
 ops = torch.ops.alexnet_fast
 LRN = dict(alpha=1e-2, beta=0.75, k=2.0)
@@ -182,7 +182,7 @@ def test_empty_batch_and_no_grad(device, backend):
     assert argmax.numel() == 0  # inference writes no argmax
 
 
-@pytest.mark.parametrize("device,backend", FAST_BACKENDS)
+@pytest.mark.parametrize("device,backend", FAST_BACKENDS_INTERPRETER_SLOW)
 def test_opcheck(device, backend):
     forward, backward = fused_ops(device, backend)
     for channels_last in (False, True):
@@ -195,7 +195,7 @@ def test_opcheck(device, backend):
         torch.library.opcheck(backward, (torch.randn_like(out), x.detach(), argmax, *args[:7]))
 
 
-@pytest.mark.parametrize("device,backend", FAST_BACKENDS)
+@pytest.mark.parametrize("device,backend", FAST_BACKENDS_INTERPRETER_SLOW)
 def test_compile_fullgraph(device, backend):
     torch._dynamo.reset()
     block = ReLULRNMaxPool2d.from_paper(backend=backend)
