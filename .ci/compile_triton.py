@@ -102,11 +102,6 @@ def ptx_code(ptx: str) -> list[str]:
 
 
 def source_for(kernel, args, kwargs):
-    return ASTSource(kernel, *specialization(kernel, args, kwargs))
-
-
-def specialization(kernel, args, kwargs):
-    """The (signature, constexprs) a launch compiles for."""
     values = dict(zip(kernel.arg_names, args))
     values.update(kwargs)
     signature, constants = {}, {}
@@ -125,7 +120,7 @@ def specialization(kernel, args, kwargs):
             signature[param.name] = "fp32"
         else:
             raise TypeError(f"{kernel.__name__}: argument {param.name} of type {type(value).__name__}")
-    return signature, constants
+    return ASTSource(kernel, signature, constants)
 
 
 def main() -> int:

@@ -61,13 +61,6 @@ def git_commit() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-def cpu_model() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=12000)
@@ -75,8 +68,6 @@ def main(argv=None) -> int:
     parser.add_argument("--huge", action="store_true", help="also (1, 1, 46400, 46400) float16 with indices")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    import torch  # noqa: F401 - versions for the record
-
     rows = []
     cases = [(args.size, args.dtype, indices) for indices in (False, True)]
     if args.huge:
@@ -88,11 +79,14 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f"(1, 1, {size}, {size}) {dtype} indices={indices!s:5} {provider:4}: peak growth "
                   f"{row['peak_growth'] / 2**20:8.1f} MiB (outputs {row['outputs'] / 2**20:8.1f} MiB)", flush=True)
-    import alexnet_fast  # noqa: F401 - versions for the record
+    import torch  # the parent only records versions: each case runs in its own process
+
+    import alexnet_fast
+    from alexnet_fast.bench_run import cpu_name
 
     flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
     report = dict(
-        meta=dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=cpu_model(),
+        meta=dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=cpu_name(),
                   cpu_flags=[f for f in ("avx2", "fma", "avx512f", "avx512bw") if f in flags],
                   isa_cap=os.environ.get("ALEXNET_FAST_CPU_ISA", "none (the best the CPU has)"),
                   commit=git_commit(), alexnet_fast=alexnet_fast.__file__,

@@ -24,13 +24,6 @@ def _fast_backends():
 
 FAST_BACKENDS = _fast_backends()
 
-# The same pairs, with Triton's CPU interpreter in the exhaustive grid only: for the few
-# tests whose every case there takes 5 to 20 s (whole models, opcheck, torch.compile).
-FAST_BACKENDS_INTERPRETER_SLOW = [
-    pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow] if p.values == ("cpu", "triton") else p.marks)
-    for p in FAST_BACKENDS
-]
-
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 # Relative tolerance against a float64 reference computed from the same
@@ -41,6 +34,15 @@ RTOL = {torch.float64: 1e-12, torch.float32: 2e-6, torch.float16: 2e-3, torch.bf
 
 def is_slow_interpreter(device, backend):
     return device == "cpu" and backend == "triton"
+
+
+# The same pairs, with Triton's CPU interpreter in the exhaustive grid only: for the few
+# tests whose every case there takes 5 to 20 s (whole models, opcheck, torch.compile).
+FAST_BACKENDS_INTERPRETER_SLOW = [
+    pytest.param(*p.values, id=p.id,
+                 marks=[*p.marks, pytest.mark.slow] if is_slow_interpreter(*p.values) else p.marks)
+    for p in FAST_BACKENDS
+]
 
 
 def is_emulated(device, backend) -> bool:

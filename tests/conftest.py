@@ -28,12 +28,6 @@ def pytest_addoption(parser):
     )
 
 
-def _emulated_pairs() -> set[tuple[str, str]]:
-    from alexnet_fast._backends import BACKEND_TABLE
-
-    return {(device, backend.name) for backend in BACKEND_TABLE for device in backend.emulated_on}
-
-
 def mark_exhaustive_grid(items) -> None:
     """Marks `slow` the repeats of the parameter grid on the emulated backends.
 
@@ -43,12 +37,13 @@ def mark_exhaustive_grid(items) -> None:
     variant...) not yet seen for that test and backend, so every value still runs at least
     once (each-choice coverage); the other cases run under --slow. Tests without a
     (device, backend) parameter, and the cpu and reference backends, are not touched."""
-    emulated = _emulated_pairs()
+    from _helpers import is_emulated
+
     seen: dict[tuple, set] = {}
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         pair = (params.get("device"), params.get("backend"))
-        if pair not in emulated:
+        if not is_emulated(*pair):
             continue
         values = {(name, repr(value)) for name, value in params.items()}
         group = seen.setdefault((item.module.__name__, item.originalname, pair), set())
