@@ -59,6 +59,18 @@ def gradcheck_fast_mode(device, backend, exhaustive) -> bool:
     return is_slow_interpreter(device, backend) or (is_emulated(device, backend) and not exhaustive)
 
 
+def assert_compiles_fullgraph(fn, x):
+    """torch.compile(fn, fullgraph=True) (no graph break) gives fn's eager values and
+    input gradients."""
+    torch._dynamo.reset()
+    compiled = torch.compile(fn, fullgraph=True)
+    out = compiled(x)
+    torch.testing.assert_close(out, fn(x))
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    (expected,) = torch.autograd.grad(fn(x).sum(), x)
+    torch.testing.assert_close(grad, expected)
+
+
 def assert_close_to(actual, expected, dtype, atol_scale=None, equal_nan=False):
     """actual (any dtype) against a float64 expected: relative to each value,
     with an absolute floor proportional to the largest value (cancellation)."""

@@ -6,7 +6,7 @@ import torch
 
 import alexnet_fast
 from alexnet_fast.ops import compiled_ops
-from _helpers import FAST_BACKENDS
+from _helpers import FAST_BACKENDS, assert_compiles_fullgraph
 
 ops = torch.ops.alexnet_fast
 LRN_PARAMS = (5, 1e-2, 0.75, 2.0)
@@ -32,18 +32,10 @@ def test_opcheck_relu_lrn(device, backend, apply_relu, channels_last):
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
 def test_compile_fullgraph_relu_lrn(device, backend):
-    torch._dynamo.reset()
-
     def block(x):
         return alexnet_fast.relu_lrn(x, 5, 1e-2, 0.75, 2.0, backend=backend) * 2.0
 
-    compiled = torch.compile(block, fullgraph=True)
-    x = torch.randn(2, 8, 5, 5, device=device, requires_grad=True)
-    out = compiled(x)
-    torch.testing.assert_close(out, block(x))
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (expected,) = torch.autograd.grad(block(x).sum(), x)
-    torch.testing.assert_close(grad, expected)
+    assert_compiles_fullgraph(block, torch.randn(2, 8, 5, 5, device=device, requires_grad=True))
 
 
 def pool_ops(device, backend):

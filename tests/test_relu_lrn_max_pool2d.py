@@ -8,7 +8,8 @@ import alexnet_fast
 from alexnet_fast.nn import ReLULRNMaxPool2d
 from alexnet_fast.ops import compiled_ops
 from alexnet_fast.ops.max_pool2d import flat_indices_and_validity
-from _helpers import DTYPES, FAST_BACKENDS, FAST_BACKENDS_INTERPRETER_SLOW, assert_close_to, gradcheck_fast_mode, is_slow_interpreter
+from _helpers import (DTYPES, FAST_BACKENDS, FAST_BACKENDS_INTERPRETER_SLOW, assert_close_to,
+                      assert_compiles_fullgraph, gradcheck_fast_mode, is_slow_interpreter)
 
 ops = torch.ops.alexnet_fast
 LRN = dict(alpha=1e-2, beta=0.75, k=2.0)
@@ -197,15 +198,8 @@ def test_opcheck(device, backend):
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS_INTERPRETER_SLOW)
 def test_compile_fullgraph(device, backend):
-    torch._dynamo.reset()
     block = ReLULRNMaxPool2d.from_paper(backend=backend)
-    compiled = torch.compile(block, fullgraph=True)
-    x = torch.randn(2, 8, 11, 11, device=device, requires_grad=True)
-    out = compiled(x)
-    torch.testing.assert_close(out, block(x))
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (expected,) = torch.autograd.grad(block(x).sum(), x)
-    torch.testing.assert_close(grad, expected)
+    assert_compiles_fullgraph(block, torch.randn(2, 8, 11, 11, device=device, requires_grad=True))
 
 
 def test_module_and_reference_backend():
