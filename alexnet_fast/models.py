@@ -5,8 +5,10 @@
     model.load_state_dict(torchvision_alexnet.state_dict())     # loads unchanged
 
 ``backend="reference"`` builds the same network from plain PyTorch modules
-(nn.ReLU, nn.LocalResponseNorm, nn.MaxPool2d) under the same parameter names,
-so a state dict moves freely between a reference and a fast model.
+(nn.ReLU, nn.LocalResponseNorm, nn.MaxPool2d; with groups=2 each LRN is an
+nn.Sequential that puts the towers in the batch around nn.LocalResponseNorm)
+under the same parameter names, so a state dict moves freely between a
+reference and a fast model.
 
 Paper variant (Krizhevsky, Sutskever, Hinton 2012), parameter names::
 
@@ -89,18 +91,39 @@ def _check_args(variant, num_classes, groups, dropout, backend) -> None:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}")
 
 
-def _relu_lrn_pool(index: int, backend: str) -> OrderedDict:
-    """ReLU -> the paper's LRN -> overlapping max-pool: one fused module, or three."""
+def _per_tower(lrn: nn.LocalResponseNorm, channels: int, groups: int) -> nn.Module:
+    """``lrn`` of each block of channels / groups channels on its own, from torch.nn
+    modules only (so that the reference model needs nothing else): the towers join
+    the batch around the LRN, whose windows then stop at each tower's edges."""
+    if groups == 1:
+        return lrn
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("split_towers", nn.Unflatten(1, (groups, channels // groups))),  # (N, g, C/g, H, W)
+                ("towers_as_batch", nn.Flatten(0, 1)),  # (N g, C/g, H, W)
+                ("lrn", lrn),
+                ("batch_as_towers", nn.Unflatten(0, (-1, groups))),
+                ("join_towers", nn.Flatten(1, 2)),  # (N, C, H, W)
+            ]
+        )
+    )
+
+
+def _relu_lrn_pool(index: int, channels: int, groups: int, backend: str) -> OrderedDict:
+    """ReLU -> the paper's LRN (per tower with groups=2) -> overlapping max-pool:
+    one fused module, or three."""
     if backend == "reference":
         n, alpha, beta, k = PAPER_LRN.values()
         return OrderedDict(
             [
                 (f"relu{index}", nn.ReLU(inplace=True)),
-                (f"lrn{index}", nn.LocalResponseNorm(n, alpha * n, beta, k)),
+                (f"lrn{index}", _per_tower(nn.LocalResponseNorm(n, alpha * n, beta, k), channels, groups)),
                 (f"pool{index}", nn.MaxPool2d(**POOL)),
             ]
         )
-    return OrderedDict([(f"lrn_pool{index}", fast_nn.ReLULRNMaxPool2d.from_paper(**PAPER_LRN, **POOL, backend=backend))])
+    fused = fast_nn.ReLULRNMaxPool2d.from_paper(**PAPER_LRN, **POOL, backend=backend, groups=groups)
+    return OrderedDict([(f"lrn_pool{index}", fused)])
 
 
 def _max_pool(backend: str) -> nn.Module:
@@ -140,9 +163,9 @@ class AlexNet(nn.Module):
     def _build_paper(self, num_classes: int, groups: int, dropout: float, backend: str) -> None:
         layers = OrderedDict()
         layers["conv1"] = nn.Conv2d(3, 96, kernel_size=11, stride=4)
-        layers.update(_relu_lrn_pool(1, backend))
+        layers.update(_relu_lrn_pool(1, 96, groups, backend))
         layers["conv2"] = nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=groups)
-        layers.update(_relu_lrn_pool(2, backend))
+        layers.update(_relu_lrn_pool(2, 256, groups, backend))
         layers["conv3"] = nn.Conv2d(256, 384, kernel_size=3, padding=1)
         layers["relu3"] = nn.ReLU(inplace=True)
         layers["conv4"] = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=groups)
@@ -249,8 +272,9 @@ def alexnet(
         ``"torchvision"`` — ``torchvision.models.alexnet``'s network on
         224x224 inputs, with its state_dict keys (its weights load unchanged).
     num_classes: outputs of the last layer (>= 1).
-    groups: 2 gives the paper's two-tower connectivity (conv2, conv4 and conv5
-        see only their tower's channels); paper variant only.
+    groups: 2 gives the paper's two towers: conv2, conv4 and conv5 see only
+        their tower's channels, and each LRN normalises each tower's maps on
+        their own (48 of conv1's 96, 128 of conv2's 256); paper variant only.
     dropout: dropout probability before fc6 and fc7, in [0, 1).
     backend: the fast operators' backend ('auto', 'cpu', 'cuda', 'triton'),
         passed to every fast module; 'reference' builds the network from plain

@@ -51,23 +51,18 @@ def _ints(values) -> object:
 
 
 # --- LRN ------------------------------------------------------------------------
-def lrn(a, shape: Sequence, size: int, alpha: float, beta: float, k: float, groups: int = 1):
+def lrn(a, shape: Sequence, size: int, alpha: float, beta: float, k: float):
     """PyTorch's ``F.local_response_norm(a, size, alpha, beta, k)`` of an
-    (N, C, *) value of ``shape`` (N may be symbolic); with ``groups`` each
-    block of C / groups channels is normalised on its own (the window clipped
-    at the block's edges, as at the tensor's)."""
+    (N, C, *) value of ``shape`` (N may be symbolic). The ops' ``groups`` reaches
+    the exported graph as the reshapes around the operator (ops/channel_groups.py)."""
     channels, *spatial = (_static(d, "channel count and spatial size") for d in shape[1:])
-    if channels % groups:
-        raise ValueError(f"ONNX export: {channels} channels do not split into groups={groups}")
-    # LRN in ONNX Runtime takes 4-D inputs only; blocks of channels become
-    # batch entries, (N, C, *) -> (N * groups, C / groups, H, W or S, 1).
-    blocks_shape = [-1, channels // groups, *(spatial if len(spatial) == 2 else [math.prod(spatial), 1])]
-    reshaped = groups > 1 or len(spatial) != 2
-    blocks = op.Reshape(a, _ints(blocks_shape)) if reshaped else a
+    # LRN in ONNX Runtime takes 4-D inputs only: (N, C, *) -> (N, C, S, 1).
+    reshaped = len(spatial) != 2
+    blocks = op.Reshape(a, _ints([-1, channels, math.prod(spatial), 1])) if reshaped else a
     if size % 2 == 1:  # the two windows agree
         out = op.LRN(blocks, size=size, alpha=alpha, beta=beta, bias=k)
     else:
-        out = _lrn_even(blocks, channels // groups, size, alpha, beta, k)
+        out = _lrn_even(blocks, channels, size, alpha, beta, k)
     return op.Reshape(out, op.Shape(a)) if reshaped else out
 
 

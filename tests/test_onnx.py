@@ -102,20 +102,19 @@ def test_lrn_other_ranks(exported, size, shape, runtime):
     assert_matches(got, reference_lrn(x, size, 1e-2, 0.75, 1.0), f"{shape}")
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("size", [3, 4])
-def test_lrn_groups_lowering(size):
-    """The per-group lowering (for the operators' future ``groups``), run by
-    onnxscript's eager evaluator: each block of channels on its own."""
-    import numpy as np
-
-    from alexnet_fast import onnx_lowering
-
-    x = torch.randn(2, 8, 3, 4)
-    out = onnx_lowering.lrn(x.numpy(), x.shape, size, 0.5, 0.75, 2.0, groups=2)
-    expected = torch.cat([reference_lrn(half, size, 0.5, 0.75, 2.0, relu=False) for half in x.chunk(2, 1)], 1)
-    assert_matches(torch.from_numpy(np.asarray(out.value)), expected)
-    with pytest.raises(ValueError, match="8 channels do not split into groups=3"):
-        onnx_lowering.lrn(x.numpy(), x.shape, size, 0.5, 0.75, 2.0, groups=3)
+def test_lrn_groups(exported, size, runtime):
+    """groups reaches the file as reshapes around the LRN (ops/channel_groups.py): each
+    block of channels is normalised on its own, in the fused op too."""
+    x = torch.randn(2, 8, 5, 5) * 3
+    expected = torch.cat([reference_lrn(half, size, 0.5, 0.75, 2.0) for half in x.chunk(2, 1)], 1)
+    module = FunctionModule(lambda t: alexnet_fast.relu_lrn(t, size, 0.5, 0.75, 2.0, groups=2))
+    (got,) = run(runtime, exported(f"lrn-groups-{size}", module, x), x)
+    assert_matches(got, expected, "relu_lrn")
+    module = FunctionModule(lambda t: alexnet_fast.relu_lrn_max_pool2d(t, size, 0.5, 0.75, 2.0, groups=2))
+    (got,) = run(runtime, exported(f"fused-groups-{size}", module, x), x)
+    assert_matches(got, F.max_pool2d(expected, 3, 2), "relu_lrn_max_pool2d")
 
 
 # --- max-pool ----------------------------------------------------------------------

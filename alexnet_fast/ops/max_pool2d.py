@@ -173,17 +173,8 @@ def check_pool_args(x, kernel_size, stride, padding, dilation, ceil_mode) -> tup
     return check_pool_window_arguments(kernel_size, stride, padding, dilation, ceil_mode, tuple(x.shape[-2:]))
 
 
-def max_pool2d(
-    x: Tensor,
-    kernel_size,
-    stride=None,
-    padding=0,
-    dilation=1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-    *,
-    backend: str = "auto",
-):
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False, *, backend: str = "auto"):
     """``F.max_pool2d`` with every argument and the same result, bit for bit.
 
     x: (C, H, W) or (N, C, H, W), float32/float64/float16/bfloat16; NCHW and

@@ -23,6 +23,7 @@ from alexnet_fast import reference
 from alexnet_fast._backends import check_floating, resolve_backend, under_functorch_transform
 from alexnet_fast.kernels.layout import channel_view
 from alexnet_fast.ops._registration import OpDescription, forward_op, register
+from alexnet_fast.ops.channel_groups import check_groups_divide, lrn_in_groups
 
 _INT64_MAX = 2**63 - 1  # the op schemas' int
 
@@ -106,37 +107,40 @@ def check_lrn_arguments(size, alpha, beta, k) -> None:
             raise TypeError(f"{name} must be a real number; got {value!r}")
 
 
-def _check_args(x, size, alpha, beta, k):
+def _check_args(x, size, alpha, beta, k, groups):
     check_floating(x)
     if x.dim() < 3:
         raise ValueError(f"x must have at least 3 dims (N, C, *); got shape {tuple(x.shape)}")
     check_lrn_arguments(size, alpha, beta, k)
+    check_groups_divide(x, groups)
 
 
-def _lrn(x, size, alpha, beta, k, backend, apply_relu) -> Tensor:
-    _check_args(x, size, alpha, beta, k)
-    size, alpha, beta, k = int(size), float(alpha), float(beta), float(k)
+def _lrn(x, size, alpha, beta, k, groups, backend, apply_relu) -> Tensor:
+    _check_args(x, size, alpha, beta, k, groups)
+    size, alpha, beta, k, groups = int(size), float(alpha), float(beta), float(k), int(groups)
     backend = resolve_backend(backend, x.device)
     if backend == "reference" or under_functorch_transform(x):
-        return reference.relu_lrn(x, size, alpha, beta, k, apply_relu)
-    return forward_op(_OPS, backend, x.device)(x, size, alpha, beta, k, apply_relu)
+        return reference.relu_lrn(x, size, alpha, beta, k, apply_relu, groups)
+    forward = forward_op(_OPS, backend, x.device)
+    return lrn_in_groups(x, groups, lambda t: forward(t, size, alpha, beta, k, apply_relu))
 
 
-def relu_lrn(
-    x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *, backend: str = "auto"
-) -> Tensor:
+def relu_lrn(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *, groups: int = 1,
+             backend: str = "auto") -> Tensor:
     """``F.local_response_norm(torch.relu(x), size, alpha, beta, k)`` in one pass.
 
     x: (N, C, *) with at least 3 dims, float32/float64/float16/bfloat16,
     any strides (channels-first and channels-last without a copy); the
     output keeps x's memory format. Low precision computes in float32.
-    backend: 'auto', 'reference', 'cpu', 'cuda' or 'triton'.
+    groups: each block of C / groups channels is normalised on its own (its
+    windows stop at the block's edges), as the paper's two towers did; C must
+    divide. The same as the op on each channel slice, concatenated.
+    backend: 'auto', 'reference', 'cpu', 'cuda', 'triton' or 'cuda_host'.
     """
-    return _lrn(x, size, alpha, beta, k, backend, apply_relu=True)
+    return _lrn(x, size, alpha, beta, k, groups, backend, apply_relu=True)
 
 
-def local_response_norm(
-    x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *, backend: str = "auto"
-) -> Tensor:
+def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *,
+                        groups: int = 1, backend: str = "auto") -> Tensor:
     """A drop-in for ``F.local_response_norm``: ``relu_lrn`` without the ReLU."""
-    return _lrn(x, size, alpha, beta, k, backend, apply_relu=False)
+    return _lrn(x, size, alpha, beta, k, groups, backend, apply_relu=False)

@@ -18,6 +18,7 @@ from alexnet_fast._backends import resolve_backend, under_functorch_transform
 from alexnet_fast.ops._registration import OpDescription, forward_op, register
 from alexnet_fast.kernels.layout import pool_memory_format, pool_outputs
 from alexnet_fast.ops.max_pool2d import check_pool_args, flat_indices_and_validity
+from alexnet_fast.ops.channel_groups import pool_in_groups
 from alexnet_fast.ops.relu_lrn import _check_args as check_lrn_args
 
 
@@ -106,34 +107,28 @@ _OPS = register(
 )
 
 
-def relu_lrn_max_pool2d(
-    x: Tensor,
-    size: int,
-    alpha: float = 1e-4,
-    beta: float = 0.75,
-    k: float = 1.0,
-    kernel_size=3,
-    stride=2,
-    padding=0,
-    ceil_mode: bool = False,
-    *,
-    backend: str = "auto",
-) -> Tensor:
+def relu_lrn_max_pool2d(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, kernel_size=3,
+                        stride=2, padding=0, ceil_mode: bool = False, *, groups: int = 1,
+                        backend: str = "auto") -> Tensor:
     """``F.max_pool2d(F.local_response_norm(torch.relu(x), size, alpha, beta, k),
     kernel_size, stride, padding, ceil_mode=ceil_mode)`` in one pass.
 
     x: (N, C, H, W), float32/float64/float16/bfloat16, NCHW or channels_last
     (the output keeps channels_last). Dilation is 1, as in AlexNet.
+    groups: the LRN of each block of C / groups channels on its own, as in
+    :func:`relu_lrn` (channels_last then costs a copy of x and of the output).
     """
     kernel, stride, padding, _ = check_pool_args(x, kernel_size, stride, padding, 1, ceil_mode)
     if x.dim() != 4:
         raise ValueError(f"x must be 4-D (N, C, H, W); got shape {tuple(x.shape)}")
-    check_lrn_args(x, size, alpha, beta, k)
-    size, alpha, beta, k = int(size), float(alpha), float(beta), float(k)
+    check_lrn_args(x, size, alpha, beta, k, groups)
+    size, alpha, beta, k, groups = int(size), float(alpha), float(beta), float(k), int(groups)
+    ceil_mode = bool(ceil_mode)
     backend = resolve_backend(backend, x.device)
     if backend == "reference" or under_functorch_transform(x):
-        return reference.relu_lrn_max_pool2d(x, size, alpha, beta, k, kernel, stride, padding, bool(ceil_mode))
+        return reference.relu_lrn_max_pool2d(x, size, alpha, beta, k, kernel, stride, padding, ceil_mode, groups)
     need_argmax = torch.is_grad_enabled() and x.requires_grad
     forward = forward_op(_OPS, backend, x.device)
-    out, _ = forward(x, size, alpha, beta, k, kernel, stride, padding, bool(ceil_mode), need_argmax)
-    return out
+    return pool_in_groups(
+        x, groups, lambda t: forward(t, size, alpha, beta, k, kernel, stride, padding, ceil_mode, need_argmax)[0]
+    )
