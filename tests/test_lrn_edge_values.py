@@ -188,7 +188,7 @@ def backend_cases():
 
 @pytest.mark.parametrize("device,backend,dtype", list(backend_cases()))
 def test_lrn_edge_values(device, backend, dtype, exhaustive):
-    # The cases always; random ones, more under --slow.
+    # The listed edge cases always; random ones, more under --slow.
     examples = (12 if exhaustive else 3) if is_slow_interpreter(device, backend) else (150 if exhaustive else 40)
 
     @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
