@@ -21,16 +21,6 @@ inline PoolShape pool_shape(const PoolWindow& w, int64_t C, int64_t H, int64_t W
   return PoolShape{C, H, W, OH, OW, w.kH, w.kW, w.sH, w.sW, w.pH, w.pW, w.dH, w.dW};
 }
 
-// Calls f(std::bool_constant<channels_last>).
-template <typename F>
-void with_layout(bool channels_last, const F& f) {
-  if (channels_last) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
-
 template <typename Launcher>
 std::tuple<at::Tensor, at::Tensor> forward(const Launcher& launcher, const at::Tensor& x_in,
                                            at::IntArrayRef kernel_size, at::IntArrayRef stride,
