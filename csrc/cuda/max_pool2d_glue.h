@@ -21,13 +21,16 @@ inline PoolShape pool_shape(const PoolWindow& w, int64_t C, int64_t H, int64_t W
   return PoolShape{C, H, W, OH, OW, w.kH, w.kW, w.sH, w.sW, w.pH, w.pW, w.dH, w.dW};
 }
 
-// Calls f(std::bool_constant<channels_last>).
+// Calls f(TypeTag<arg_t>{}) for an argmax dtype: int64 (flat indices), int32
+// or uint8 (window positions).
 template <typename F>
-void with_layout(bool channels_last, const F& f) {
-  if (channels_last) {
-    f(std::true_type{});
+void with_argmax_type(at::ScalarType dtype, const F& f) {
+  if (dtype == at::kLong) {
+    f(TypeTag<int64_t>{});
+  } else if (dtype == at::kInt) {
+    f(TypeTag<int32_t>{});
   } else {
-    f(std::false_type{});
+    f(TypeTag<uint8_t>{});
   }
 }
 
@@ -69,16 +72,13 @@ std::tuple<at::Tensor, at::Tensor> forward(const Launcher& launcher, const at::T
       constexpr bool kChannelsLast = decltype(layout)::value;
       if (!need_argmax) {
         launch_max_pool2d_forward<scalar_t, uint8_t, false, kChannelsLast>(launcher, plan, g, xp, op_, nullptr);
-      } else if (argmax_type == at::kLong) {
-        launch_max_pool2d_forward<scalar_t, int64_t, true, kChannelsLast>(launcher, plan, g, xp, op_,
-                                                                          argmax.mutable_data_ptr<int64_t>());
-      } else if (argmax_type == at::kInt) {
-        launch_max_pool2d_forward<scalar_t, int32_t, true, kChannelsLast>(launcher, plan, g, xp, op_,
-                                                                          argmax.mutable_data_ptr<int32_t>());
-      } else {
-        launch_max_pool2d_forward<scalar_t, uint8_t, true, kChannelsLast>(launcher, plan, g, xp, op_,
-                                                                          argmax.mutable_data_ptr<uint8_t>());
+        return;
       }
+      with_argmax_type(argmax_type, [&](auto arg) {
+        using arg_t = typename decltype(arg)::type;
+        launch_max_pool2d_forward<scalar_t, arg_t, true, kChannelsLast>(launcher, plan, g, xp, op_,
+                                                                        argmax.mutable_data_ptr<arg_t>());
+      });
     });
   });
   return {out, argmax};
@@ -97,7 +97,7 @@ at::Tensor backward(const Launcher& launcher, const at::Tensor& grad_out_in, con
   const PoolWindow w = check_pool_window(op, kernel_size, stride, padding, dilation);
   const int64_t N = argmax_in.size(0), C = argmax_in.size(1), OH = argmax_in.size(2), OW = argmax_in.size(3);
   check_pooled_size(op, input_height, input_width, OH, OW, w);
-  const bool flat = check_argmax_dtype(op, argmax_in, w);
+  check_argmax_dtype(op, argmax_in, w);  // int64, or w's position dtype
 
   // argmax's format decides; grad_out is brought to it (no copy if it matches).
   const at::MemoryFormat format = argmax_in.suggest_memory_format();
@@ -117,16 +117,11 @@ at::Tensor backward(const Launcher& launcher, const at::Tensor& grad_out_in, con
     scalar_t* dp = grad_in.mutable_data_ptr<scalar_t>();
     with_layout(channels_last, [&](auto layout) {
       constexpr bool kChannelsLast = decltype(layout)::value;
-      if (flat) {
-        launch_max_pool2d_backward<scalar_t, int64_t, kChannelsLast>(launcher, plan, g, gp,
-                                                                     argmax.const_data_ptr<int64_t>(), dp);
-      } else if (!uint8_positions) {
-        launch_max_pool2d_backward<scalar_t, int32_t, kChannelsLast>(launcher, plan, g, gp,
-                                                                     argmax.const_data_ptr<int32_t>(), dp);
-      } else {
-        launch_max_pool2d_backward<scalar_t, uint8_t, kChannelsLast>(launcher, plan, g, gp,
-                                                                     argmax.const_data_ptr<uint8_t>(), dp);
-      }
+      with_argmax_type(argmax.scalar_type(), [&](auto arg) {
+        using arg_t = typename decltype(arg)::type;
+        launch_max_pool2d_backward<scalar_t, arg_t, kChannelsLast>(launcher, plan, g, gp,
+                                                                   argmax.const_data_ptr<arg_t>(), dp);
+      });
     });
   });
   return grad_in;

@@ -1,9 +1,9 @@
 // Device helpers of the CUDA max-pool kernels (max_pool2d_kernels.cuh) and
 // the fused ReLU + LRN + max-pool kernels (relu_lrn_max_pool2d_kernels.cuh):
 // loads and tests, magic-number division of flat indices and the one
-// NCHW/NHWC flat-index decode. Device code only (the host rules are
-// csrc/pool_geometry.h): it compiles for the GPU and, through
-// host/cuda_shim.h, for the CPU.
+// NCHW/NHWC flat-index decode; and the glue's layout dispatch (host). Device
+// code otherwise (the host rules are csrc/pool_geometry.h): it compiles for
+// the GPU and, through host/cuda_shim.h, for the CPU.
 #pragma once
 
 #include <c10/macros/Macros.h>
@@ -74,6 +74,16 @@ template <typename T>
 struct TypeTag {
   using type = T;
 };
+
+// Calls f(std::bool_constant<channels_last>) (host).
+template <typename F>
+void with_layout(bool channels_last, const F& f) {
+  if (channels_last) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
 
 // index_t: the type of flat element indices, uint32_t when every tensor has
 // fewer than 2^31 elements, else int64_t (the plans decide).

@@ -12,6 +12,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <type_traits>
 
 #include "../channel_layout.h"
 #include "../lrn_constants.h"
@@ -35,31 +36,48 @@ inline ChannelShape checked_shape(const char* op, const ChannelView& v) {
   return ChannelShape{v.batch, v.channels, v.spatial, v.stride_channel};
 }
 
+// The op names (errors, dtype dispatch).
+inline constexpr char kForwardOp[] = "relu_lrn_forward";
+inline constexpr char kBackwardOp[] = "relu_lrn_backward";
+
+// forward's and backward's common part, given xv (x as a channel view): the
+// result allocated like xv (same strides) and, when it is not empty, the shape
+// check, the plan and, in xv's dtype, launch(plan, shape, result's data, p)
+// with p the kernels' LRN parameters.
+template <const char* kOp, typename Launcher, typename Launch>
+at::Tensor launch_planned(const Launcher& launcher, const at::Tensor& xv, const ChannelView& view, int64_t size,
+                          double alpha, double beta, double k, bool apply_relu, const Launch& launch) {
+  at::Tensor result = at::empty_like(xv);
+  if (result.numel() == 0) return result;
+  const ChannelShape shape = checked_shape(kOp, view);
+  launcher.prepare_output(result);
+  const LrnPlan plan = plan_relu_lrn(shape, size, launcher.overrides());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xv.scalar_type(), kOp, [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const auto p = make_lrn_params<acc_t>(lrn_constants(size, view.channels, alpha, beta, k), apply_relu);
+    launch(plan, shape, result.mutable_data_ptr<scalar_t>(), p);
+  });
+  return result;
+}
+
 template <typename Launcher>
 at::Tensor forward(const Launcher& launcher, const at::Tensor& x, int64_t size, double alpha, double beta,
                    double k, bool apply_relu) {
-  constexpr const char* op = "relu_lrn_forward";
-  check_input(op, x, size);
+  check_input(kForwardOp, x, size);
   ChannelView view;
   const at::Tensor xv = as_channel_view(x, view);  // x, or a contiguous copy
-  at::Tensor out = at::empty_like(xv);              // same strides as xv
-  if (out.numel() == 0) return out;
-  const ChannelShape shape = checked_shape(op, view);
-  launcher.prepare_output(out);
-  const LrnPlan plan = plan_relu_lrn(shape, size, launcher.overrides());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xv.scalar_type(), op, [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const auto p = make_lrn_params<acc_t>(lrn_constants(size, view.channels, alpha, beta, k), apply_relu);
-    launch_relu_lrn_forward<scalar_t>(launcher, plan, shape, xv.const_data_ptr<scalar_t>(),
-                                      out.mutable_data_ptr<scalar_t>(), p);
-  });
-  return out;
+  return launch_planned<kForwardOp>(launcher, xv, view, size, alpha, beta, k, apply_relu,
+                                    [&](const LrnPlan& plan, const ChannelShape& shape, auto* out, const auto& p) {
+                                      using scalar_t = std::remove_pointer_t<decltype(out)>;
+                                      launch_relu_lrn_forward(launcher, plan, shape, xv.const_data_ptr<scalar_t>(),
+                                                              out, p);
+                                    });
 }
 
 template <typename Launcher>
 at::Tensor backward(const Launcher& launcher, const at::Tensor& grad_out, const at::Tensor& x, int64_t size,
                     double alpha, double beta, double k, bool apply_relu) {
-  constexpr const char* op = "relu_lrn_backward";
+  constexpr const char* op = kBackwardOp;
   check_input(op, x, size);
   TORCH_CHECK(grad_out.sizes() == x.sizes(), op, ": grad_out shape ", grad_out.sizes(), " must equal x shape ",
               x.sizes());
@@ -68,18 +86,13 @@ at::Tensor backward(const Launcher& launcher, const at::Tensor& grad_out, const 
   ChannelView view;
   const at::Tensor xv = as_channel_view(x, view);
   const at::Tensor gv = same_layout_as(grad_out, xv);  // any incoming layout -> xv's
-  at::Tensor grad_in = at::empty_like(xv);
-  if (grad_in.numel() == 0) return grad_in;
-  const ChannelShape shape = checked_shape(op, view);
-  launcher.prepare_output(grad_in);
-  const LrnPlan plan = plan_relu_lrn(shape, size, launcher.overrides());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xv.scalar_type(), op, [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const auto p = make_lrn_params<acc_t>(lrn_constants(size, view.channels, alpha, beta, k), apply_relu);
-    launch_relu_lrn_backward<scalar_t>(launcher, plan, shape, gv.const_data_ptr<scalar_t>(),
-                                       xv.const_data_ptr<scalar_t>(), grad_in.mutable_data_ptr<scalar_t>(), p);
-  });
-  return grad_in;
+  return launch_planned<kBackwardOp>(launcher, xv, view, size, alpha, beta, k, apply_relu,
+                                     [&](const LrnPlan& plan, const ChannelShape& shape, auto* grad_in,
+                                         const auto& p) {
+                                       using scalar_t = std::remove_pointer_t<decltype(grad_in)>;
+                                       launch_relu_lrn_backward(launcher, plan, shape, gv.const_data_ptr<scalar_t>(),
+                                                                xv.const_data_ptr<scalar_t>(), grad_in, p);
+                                     });
 }
 
 }  // namespace alexnet_fast::relu_lrn_cuda

@@ -34,15 +34,6 @@ inline FusedPoolShape fused_pool_shape(const at::Tensor& x, const PoolWindow& w,
   return FusedPoolShape{x.size(0), x.size(1), x.size(2), x.size(3), OH, OW, w.kH, w.kW, w.sH, w.sW, w.pH, w.pW};
 }
 
-template <typename F>
-void with_layout(bool channels_last, const F& f) {
-  if (channels_last) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
-
 template <typename Launcher>
 std::tuple<at::Tensor, at::Tensor> forward(const Launcher& launcher, const at::Tensor& x_in, int64_t size,
                                            double alpha, double beta, double k, at::IntArrayRef kernel_size,

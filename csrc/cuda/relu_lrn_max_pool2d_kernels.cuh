@@ -266,28 +266,14 @@ inline FusedPlan plan_relu_lrn_max_pool2d(const FusedPoolShape& s, int64_t size,
 
 template <typename off_t>
 FusedShape<off_t> fused_shape(const FusedPoolShape& s, bool channels_last) {
-  FusedShape<off_t> g;
-  g.C = static_cast<off_t>(s.C);
-  g.H = static_cast<off_t>(s.H);
-  g.W = static_cast<off_t>(s.W);
-  g.OH = static_cast<off_t>(s.OH);
-  g.OW = static_cast<off_t>(s.OW);
-  g.kH = static_cast<off_t>(s.kH);
-  g.kW = static_cast<off_t>(s.kW);
-  g.sH = static_cast<off_t>(s.sH);
-  g.sW = static_cast<off_t>(s.sW);
-  g.pH = static_cast<off_t>(s.pH);
-  g.pW = static_cast<off_t>(s.pW);
+  const auto o = [](int64_t v) { return static_cast<off_t>(v); };
+  FusedShape<off_t> g{o(s.C), o(s.H), o(s.W), o(s.OH), o(s.OW), o(s.kH), o(s.kW), o(s.sH), o(s.sW), o(s.pH), o(s.pW)};
   if (channels_last) {
-    g.xsN = static_cast<off_t>(s.H * s.W * s.C), g.xsC = 1, g.xsH = static_cast<off_t>(s.W * s.C);
-    g.xsW = static_cast<off_t>(s.C);
-    g.osN = static_cast<off_t>(s.OH * s.OW * s.C), g.osC = 1, g.osH = static_cast<off_t>(s.OW * s.C);
-    g.osW = static_cast<off_t>(s.C);
+    g.xsN = o(s.H * s.W * s.C), g.xsC = 1, g.xsH = o(s.W * s.C), g.xsW = o(s.C);
+    g.osN = o(s.OH * s.OW * s.C), g.osC = 1, g.osH = o(s.OW * s.C), g.osW = o(s.C);
   } else {
-    g.xsN = static_cast<off_t>(s.C * s.H * s.W), g.xsC = static_cast<off_t>(s.H * s.W);
-    g.xsH = static_cast<off_t>(s.W), g.xsW = 1;
-    g.osN = static_cast<off_t>(s.C * s.OH * s.OW), g.osC = static_cast<off_t>(s.OH * s.OW);
-    g.osH = static_cast<off_t>(s.OW), g.osW = 1;
+    g.xsN = o(s.C * s.H * s.W), g.xsC = o(s.H * s.W), g.xsH = o(s.W), g.xsW = 1;
+    g.osN = o(s.C * s.OH * s.OW), g.osC = o(s.OH * s.OW), g.osH = o(s.OW), g.osW = 1;
   }
   return g;
 }
