@@ -54,14 +54,15 @@ def mark_exhaustive_grid(items) -> None:
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "cuda" in item.keywords and not HAS_CUDA:
+        # The marks, not item.keywords: those also hold the names of the folders above.
+        if item.get_closest_marker("cuda") is not None and not HAS_CUDA:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
     mark_exhaustive_grid(items)
     if not config.getoption("--slow"):
-        slow = [item for item in items if "slow" in item.keywords]
+        slow = [item for item in items if item.get_closest_marker("slow") is not None]
         if slow:
             config.hook.pytest_deselected(items=slow)
-            items[:] = [item for item in items if "slow" not in item.keywords]
+            items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 @pytest.fixture
