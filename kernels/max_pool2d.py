@@ -34,6 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import direct, flat_launch
 from .layout import check_pool_window, pool_outputs, suggest_memory_format
 
 # Elements per program and warps. Memory bound: each lane does KH*KW (forward) or
@@ -43,17 +44,9 @@ _FORWARD_BLOCK = 512
 _BACKWARD_BLOCK = 512
 _NUM_WARPS = 4
 
-# Offsets stay int32 (cheaper div/mod in the index decode) unless some flat index of
-# the tensors could reach 2**31; then the whole index computation is int64.
-_INT32_LIMIT = 2**31
-
 # Window steps unrolled at compile time up to this many (5x5); runtime loops beyond,
 # which keep the compile time of big windows (global pooling) bounded.
 _MAX_UNROLL = 25
-
-
-def _direct(kernel):
-    return kernel
 
 
 @triton.jit
@@ -371,67 +364,22 @@ def _dense(t, memory_format):
     return t.contiguous(memory_format=memory_format), memory_format == torch.channels_last
 
 
-def max_pool2d_forward(
-    x: torch.Tensor,
-    kernel_size: list[int],
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    ceil_mode: bool,
-    need_argmax: bool,
-    flat_indices: bool = False,
-    launch=_direct,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(out, argmax) of max_pool2d over a 4-D (N, C, H, W) x. argmax = i*kW + j in the
-    window (uint8 if kH*kW <= 256 else int32), with flat_indices PyTorch's int64
-    ih*W + iw, or an empty uint8 tensor when not needed. Arguments are validated by
-    the Python caller; only cheap invariants are checked."""
-    torch._check(x.dim() == 4, lambda: f"max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
-    kh, kw = int(kernel_size[0]), int(kernel_size[1])
-    sh, sw = int(stride[0]), int(stride[1])
-    ph, pw = int(padding[0]), int(padding[1])
-    dh, dw = int(dilation[0]), int(dilation[1])
-    n, c, h, w = x.shape
+def _window_constants(kernel_size, stride, padding, dilation):
+    """KH, KW, SH, SW, PH, PW, and DH, DW unless dilation is None (the fused op's kernels,
+    dilation 1)."""
+    window = dict(KH=int(kernel_size[0]), KW=int(kernel_size[1]), SH=int(stride[0]), SW=int(stride[1]),
+                  PH=int(padding[0]), PW=int(padding[1]))
+    if dilation is not None:
+        window.update(DH=int(dilation[0]), DW=int(dilation[1]))
+    return window
 
-    memory_format = suggest_memory_format(x)
-    x, channels_last = _dense(x, memory_format)
-    out, argmax = pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices)
-    oh, ow = out.shape[-2:]
 
-    n_outputs = out.numel()
-    if n_outputs == 0 or x.numel() == 0:
-        return out, argmax
-
-    block = _FORWARD_BLOCK
-    launch(_max_pool2d_forward_kernel)[(triton.cdiv(n_outputs, block),)](
-        out,
-        argmax,
-        x,
-        n_outputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
-        DH=dh,
-        DW=dw,
-        CHANNELS_LAST=channels_last,
-        STORE_ARGMAX=bool(need_argmax),
-        FLAT_INDEX=bool(flat_indices),
-        IS_FP64=x.dtype == torch.float64,
-        UNROLL=kh * kw <= _MAX_UNROLL,
-        INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
-    )
-    return out, argmax
+def forward_window_constants(kernel_size, stride, padding, dilation=None):
+    """The window constexprs of a pool forward kernel; UNROLL: the KH x KW window is
+    unrolled up to _MAX_UNROLL elements."""
+    window = _window_constants(kernel_size, stride, padding, dilation)
+    window.update(UNROLL=window["KH"] * window["KW"] <= _MAX_UNROLL)
+    return window
 
 
 def _candidate_loop(k, s, d):
@@ -444,6 +392,79 @@ def _candidate_loop(k, s, d):
     return windows, False
 
 
+def backward_window_constants(kernel_size, stride, padding, dilation=None):
+    """The window constexprs of a pool backward kernel: the candidate loops over output
+    rows and columns (ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET), unrolled (UNROLL) up to
+    _MAX_UNROLL candidate windows."""
+    window = _window_constants(kernel_size, stride, padding, dilation)
+    rows, rows_by_offset = _candidate_loop(window["KH"], window["SH"], window.get("DH", 1))
+    cols, cols_by_offset = _candidate_loop(window["KW"], window["SW"], window.get("DW", 1))
+    window.update(ROWS=rows, COLS=cols, ROWS_BY_OFFSET=rows_by_offset, COLS_BY_OFFSET=cols_by_offset,
+                  UNROLL=rows * cols <= _MAX_UNROLL)
+    return window
+
+
+def check_backward_inputs(op, grad_out, argmax, argmax_dtypes, x=None):
+    """A pool backward's grad_out and argmax: 4-D, the same shape (and the (N, C) of the
+    input x, when given), argmax of one of argmax_dtypes."""
+    torch._check(argmax.dim() == 4, lambda: f"{op}: argmax must be 4-D, got shape {tuple(argmax.shape)}")
+    torch._check(
+        grad_out.shape == argmax.shape,
+        lambda: f"{op}: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
+    )
+    if x is not None:
+        torch._check(
+            argmax.shape[:2] == x.shape[:2],
+            lambda: f"{op}: argmax shape {tuple(argmax.shape)} does not match x shape {tuple(x.shape)}",
+        )
+    names = [str(dtype).removeprefix("torch.") for dtype in argmax_dtypes]
+    torch._check(
+        argmax.dtype in argmax_dtypes,
+        lambda: f"{op}: argmax dtype must be {', '.join(names[:-1])} or {names[-1]}, got {argmax.dtype}",
+    )
+
+
+def max_pool2d_forward(
+    x: torch.Tensor,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    ceil_mode: bool,
+    need_argmax: bool,
+    flat_indices: bool = False,
+    launch=direct,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, argmax) of max_pool2d over a 4-D (N, C, H, W) x. argmax = i*kW + j in the
+    window (uint8 if kH*kW <= 256 else int32), with flat_indices PyTorch's int64
+    ih*W + iw, or an empty uint8 tensor when not needed. Arguments are validated by
+    the Python caller; only cheap invariants are checked."""
+    torch._check(x.dim() == 4, lambda: f"max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    window = forward_window_constants(kernel_size, stride, padding, dilation)
+    n, c, h, w = x.shape
+
+    memory_format = suggest_memory_format(x)
+    x, channels_last = _dense(x, memory_format)
+    out, argmax = pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices)
+    oh, ow = out.shape[-2:]
+
+    n_outputs = out.numel()
+    if n_outputs == 0 or x.numel() == 0:
+        return out, argmax
+
+    grid, meta = flat_launch(n_outputs, x.numel(), _FORWARD_BLOCK, _NUM_WARPS)
+    launch(_max_pool2d_forward_kernel)[grid](
+        out, argmax, x, n_outputs, c, h, w, oh, ow,
+        **window,
+        CHANNELS_LAST=channels_last,
+        STORE_ARGMAX=bool(need_argmax),
+        FLAT_INDEX=bool(flat_indices),
+        IS_FP64=x.dtype == torch.float64,
+        **meta,
+    )
+    return out, argmax
+
+
 def max_pool2d_backward(
     grad_out: torch.Tensor,
     argmax: torch.Tensor,
@@ -453,24 +474,13 @@ def max_pool2d_backward(
     stride: list[int],
     padding: list[int],
     dilation: list[int],
-    launch=_direct,
+    launch=direct,
 ) -> torch.Tensor:
     """grad_in (N, C, input_height, input_width) of max_pool2d, in argmax's memory format
     (argmax from max_pool2d_forward with need_argmax=True)."""
-    torch._check(argmax.dim() == 4, lambda: f"max_pool2d_backward: argmax must be 4-D, got shape {tuple(argmax.shape)}")
-    torch._check(
-        grad_out.shape == argmax.shape,
-        lambda: f"max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
-    )
-    torch._check(
-        argmax.dtype in (torch.uint8, torch.int32, torch.int64),
-        lambda: f"max_pool2d_backward: argmax dtype must be uint8, int32 or int64, got {argmax.dtype}",
-    )
+    check_backward_inputs("max_pool2d_backward", grad_out, argmax, (torch.uint8, torch.int32, torch.int64))
     check_pool_window("max_pool2d_backward", kernel_size, stride, padding, dilation)
-    kh, kw = int(kernel_size[0]), int(kernel_size[1])
-    sh, sw = int(stride[0]), int(stride[1])
-    ph, pw = int(padding[0]), int(padding[1])
-    dh, dw = int(dilation[0]), int(dilation[1])
+    window = backward_window_constants(kernel_size, stride, padding, dilation)
     n, c, oh, ow = argmax.shape
     h, w = input_height, input_width
 
@@ -483,38 +493,13 @@ def max_pool2d_backward(
     if n_inputs == 0:
         return grad_in
 
-    rows, rows_by_offset = _candidate_loop(kh, sh, dh)
-    cols, cols_by_offset = _candidate_loop(kw, sw, dw)
-    block = _BACKWARD_BLOCK
-    launch(_max_pool2d_backward_kernel)[(triton.cdiv(n_inputs, block),)](
-        grad_in,
-        grad_out,
-        argmax,
-        n_inputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
-        DH=dh,
-        DW=dw,
-        ROWS=rows,
-        COLS=cols,
-        ROWS_BY_OFFSET=rows_by_offset,
-        COLS_BY_OFFSET=cols_by_offset,
+    grid, meta = flat_launch(n_inputs, argmax.numel(), _BACKWARD_BLOCK, _NUM_WARPS)
+    launch(_max_pool2d_backward_kernel)[grid](
+        grad_in, grad_out, argmax, n_inputs, c, h, w, oh, ow,
+        **window,
         CHANNELS_LAST=channels_last,
         FLAT_INDEX=argmax.dtype == torch.int64,
         IS_FP64=grad_out.dtype == torch.float64,
-        UNROLL=rows * cols <= _MAX_UNROLL,
-        INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
+        **meta,
     )
     return grad_in

@@ -50,17 +50,20 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import direct, flat_launch
 from .layout import check_pool_window, pool_outputs, suggest_memory_format
 from .lrn_wide_range import lrn_output_wide_range, wide_range_add, wide_range_result, wide_range_scale, wide_range_start
 from .max_pool2d import (
     _block_offsets,
-    _candidate_loop,
     _candidate_windows,
     _decode_plane_index,
     _dense,
     _max_pool2d_grad_step,
+    backward_window_constants,
+    check_backward_inputs,
+    forward_window_constants,
 )
-from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, _split, power_case, window_reach
+from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, lrn_arguments
 
 # Elements per program and warps: each forward lane does KH*KW*size loads of x (cache
 # hits after the first), each backward lane size * (size + 2 * candidate windows).
@@ -68,17 +71,9 @@ _FORWARD_BLOCK = 256
 _BACKWARD_BLOCK = 256
 _NUM_WARPS = 4
 
-# Offsets stay int32 unless some flat index could reach 2**31; then int64 (as max_pool2d).
-_INT32_LIMIT = 2**31
-
-# Pool windows (forward) / candidate output sets (backward) unrolled at compile time up to
-# this many elements (5x5); runtime loops beyond. The channel-window loops are always unrolled,
-# as in relu_lrn.py.
-_MAX_UNROLL = 25
-
-
-def _direct(kernel):
-    return kernel
+# Offsets are int32 unless some flat index could reach 2**31 (launch.py), pool windows
+# (forward) and candidate output sets (backward) unrolled up to max_pool2d's limit; the
+# channel-window loops are always unrolled, as in relu_lrn.py.
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -419,62 +414,46 @@ def relu_lrn_max_pool2d_forward(
     padding: list[int],
     ceil_mode: bool,
     need_argmax: bool,
-    launch=_direct,
+    launch=direct,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(out, argmax) of max_pool2d(local_response_norm(relu(x))) over a 4-D (N, C, H, W) x,
     dilation 1. argmax = i*kW + j in the window (argmax_dtype), or an empty uint8 tensor when
     not needed; both in x's suggested memory format. Arguments are validated by the caller."""
     torch._check(x.dim() == 4, lambda: f"relu_lrn_max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
     torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_forward: size must be >= 1, got {size}")
-    kh, kw = _ints(kernel_size)
-    sh, sw = _ints(stride)
-    ph, pw = _ints(padding)
+    window = forward_window_constants(kernel_size, stride, padding)
     n, c, h, w = x.shape
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
-    out, argmax = pool_outputs(x, (kh, kw), (sh, sw), (ph, pw), (1, 1), ceil_mode, need_argmax,
+    out, argmax = pool_outputs(x, _ints(kernel_size), _ints(stride), _ints(padding), (1, 1), ceil_mode, need_argmax,
                                op="relu_lrn_max_pool2d_forward")
     oh, ow = out.shape[-2:]
-    lo, hi = window_reach(size, c)
+    lrn_args, lrn_constants = lrn_arguments(size, alpha, beta, k, c, x.dtype)
 
     n_outputs = out.numel()
     if n_outputs == 0 or x.numel() == 0:
         return out, argmax
 
-    block = _FORWARD_BLOCK
-    launch(_relu_lrn_max_pool2d_forward_kernel)[(triton.cdiv(n_outputs, block),)](
-        out,
-        argmax,
-        x,
-        n_outputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        *_split(k),
-        *_split(alpha / size),
-        *_split(beta),
-        LO=lo,
-        HI=hi,
-        POWER=power_case(beta),
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
+    grid, meta = flat_launch(n_outputs, x.numel(), _FORWARD_BLOCK, _NUM_WARPS)
+    launch(_relu_lrn_max_pool2d_forward_kernel)[grid](
+        out, argmax, x, n_outputs, c, h, w, oh, ow, *lrn_args,
+        **lrn_constants,
+        **window,
         CHANNELS_LAST=channels_last,
         STORE_ARGMAX=bool(need_argmax),
-        FP64=x.dtype == torch.float64,
-        UNROLL=kh * kw <= _MAX_UNROLL,
-        INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
+        **meta,
     )
     return out, argmax
+
+
+def _check_backward_inputs(grad_out, x, argmax, size, kernel_size, stride, padding):
+    """The backward's cheap invariants (the caller validated the arguments)."""
+    op = "relu_lrn_max_pool2d_backward"
+    torch._check(x.dim() == 4, lambda: f"{op}: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    check_backward_inputs(op, grad_out, argmax, (torch.uint8, torch.int32), x)
+    torch._check(int(size) >= 1, lambda: f"{op}: size must be >= 1, got {size}")
+    check_pool_window(op, kernel_size, stride, padding, (1, 1))
 
 
 def relu_lrn_max_pool2d_backward(
@@ -488,35 +467,16 @@ def relu_lrn_max_pool2d_backward(
     kernel_size: list[int],
     stride: list[int],
     padding: list[int],
-    launch=_direct,
+    launch=direct,
 ) -> torch.Tensor:
     """Gradient of relu_lrn_max_pool2d_forward with respect to x (argmax from the forward
     with need_argmax=True), dense in x's suggested memory format; grad_out and argmax are
     copied to that format if they differ."""
-    torch._check(x.dim() == 4, lambda: f"relu_lrn_max_pool2d_backward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
-    torch._check(
-        argmax.dim() == 4, lambda: f"relu_lrn_max_pool2d_backward: argmax must be 4-D, got shape {tuple(argmax.shape)}"
-    )
-    torch._check(
-        grad_out.shape == argmax.shape,
-        lambda: f"relu_lrn_max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
-    )
-    torch._check(
-        argmax.shape[:2] == x.shape[:2],
-        lambda: f"relu_lrn_max_pool2d_backward: argmax shape {tuple(argmax.shape)} does not match x shape {tuple(x.shape)}",
-    )
-    torch._check(
-        argmax.dtype in (torch.uint8, torch.int32),
-        lambda: f"relu_lrn_max_pool2d_backward: argmax dtype must be uint8 or int32, got {argmax.dtype}",
-    )
-    torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_backward: size must be >= 1, got {size}")
-    check_pool_window("relu_lrn_max_pool2d_backward", kernel_size, stride, padding, (1, 1))
-    kh, kw = _ints(kernel_size)
-    sh, sw = _ints(stride)
-    ph, pw = _ints(padding)
+    _check_backward_inputs(grad_out, x, argmax, size, kernel_size, stride, padding)
+    window = backward_window_constants(kernel_size, stride, padding)
     n, c, h, w = x.shape
     oh, ow = argmax.shape[2], argmax.shape[3]
-    lo, hi = window_reach(size, c)
+    lrn_args, lrn_constants = lrn_arguments(size, alpha, beta, k, c, x.dtype, backward=True)
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
@@ -528,43 +488,12 @@ def relu_lrn_max_pool2d_backward(
     if n_inputs == 0:
         return grad_in
 
-    rows, rows_by_offset = _candidate_loop(kh, sh, 1)
-    cols, cols_by_offset = _candidate_loop(kw, sw, 1)
-    block = _BACKWARD_BLOCK
-    launch(_relu_lrn_max_pool2d_backward_kernel)[(triton.cdiv(n_inputs, block),)](
-        grad_in,
-        grad_out,
-        argmax,
-        x,
-        n_inputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        *_split(k),
-        *_split(alpha / size),
-        *_split(beta),
-        *_split(2.0 * alpha * beta / size),
-        LO=lo,
-        HI=hi,
-        POWER=power_case(beta),
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
-        ROWS=rows,
-        COLS=cols,
-        ROWS_BY_OFFSET=rows_by_offset,
-        COLS_BY_OFFSET=cols_by_offset,
+    grid, meta = flat_launch(n_inputs, argmax.numel(), _BACKWARD_BLOCK, _NUM_WARPS)
+    launch(_relu_lrn_max_pool2d_backward_kernel)[grid](
+        grad_in, grad_out, argmax, x, n_inputs, c, h, w, oh, ow, *lrn_args,
+        **lrn_constants,
+        **window,
         CHANNELS_LAST=channels_last,
-        FP64=x.dtype == torch.float64,
-        UNROLL=rows * cols <= _MAX_UNROLL,
-        INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
+        **meta,
     )
     return grad_in
