@@ -50,14 +50,15 @@ _MAX_UNROLL = 25
 
 
 @triton.jit
-def _block_offsets(BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
-    """This program's BLOCK flat indices; int64 when INDEX_64 (tensors past 2**31 elements)."""
+def _block_offsets(n_lanes, BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
+    """This program's BLOCK flat indices, int64 when INDEX_64 (tensors past 2**31 elements),
+    and the mask of those below n_lanes."""
     pid = tl.program_id(0)
     if INDEX_64:
         offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
     else:
         offs = pid * BLOCK + tl.arange(0, BLOCK)
-    return offs
+    return offs, offs < n_lanes
 
 
 @triton.jit
@@ -92,6 +93,52 @@ def _decode_plane_index(offs, C, ROWS, COLS, OTHER_ROWS, OTHER_COLS, CHANNELS_LA
 
 
 @triton.jit
+def _window_origin(oh, ow, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, PH: tl.constexpr,
+                   PW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr):
+    """The top-left corner (ih0, iw0) of output (oh, ow)'s window, which may lie in the
+    padding, and PyTorch's initial maxpos: the first in-bounds row/column of the window,
+    i.e. the smallest i with ih0 + i*DH >= 0: i0 = ceil(max(-ih0, 0) / DH). (As in PyTorch's
+    `while (ih0 < 0) ih0 += dilation`, only the lower bound is applied, so a window with no
+    element in bounds gets the same position as PyTorch's index; it is -inf.)"""
+    ih0 = oh * SH - PH
+    iw0 = ow * SW - PW
+    if PH > 0:
+        i0 = (tl.maximum(-ih0, 0) + (DH - 1)) // DH
+    else:
+        i0 = tl.zeros_like(ih0)
+    if PW > 0:
+        j0 = (tl.maximum(-iw0, 0) + (DW - 1)) // DW
+    else:
+        j0 = tl.zeros_like(iw0)
+    return ih0, iw0, (i0 * KW + j0).to(tl.int32)
+
+
+@triton.jit
+def _in_bounds(mask, ih, iw, H, W, PH: tl.constexpr, PW: tl.constexpr):
+    """Lanes of mask whose window element (ih, iw) lies in the input. The top/left only
+    matter with padding (ih0 >= 0 otherwise); the bottom/right also with ceil_mode, whose
+    last window may run past the input."""
+    if PH > 0:
+        ok = mask & (ih >= 0) & (ih < H)
+    else:
+        ok = mask & (ih < H)
+    if PW > 0:
+        ok = ok & (iw >= 0) & (iw < W)
+    else:
+        ok = ok & (iw < W)
+    return ok
+
+
+@triton.jit
+def _max_update(val, i, j, maxval, maxpos, KW: tl.constexpr):
+    """PyTorch's max rule for window element (i, j): strictly greater (ties keep the
+    first), or NaN (the last NaN wins; once maxval is NaN, `val > maxval` is false and
+    only a NaN replaces it). Padding and dead lanes come as -inf: never taken."""
+    take = (val > maxval) | (val != val)
+    return tl.where(take, val, maxval), tl.where(take, i * KW + j, maxpos)
+
+
+@triton.jit
 def _max_pool2d_window_step(
     x_start,
     ih0,
@@ -112,27 +159,10 @@ def _max_pool2d_window_step(
     DW: tl.constexpr,
 ):
     """One window element (i, j) of the forward: PyTorch's max update."""
-    ih = ih0 + i * DH
-    iw = iw0 + j * DW
-    # Bounds: the top/left only matter with padding (ih0 >= 0 otherwise); the
-    # bottom/right also with ceil_mode, whose last window may run past the input.
-    if PH > 0:
-        ok = mask & (ih >= 0) & (ih < H)
-    else:
-        ok = mask & (ih < H)
-    if PW > 0:
-        ok = ok & (iw >= 0) & (iw < W)
-    else:
-        ok = ok & (iw < W)
-    # Padding and out-of-range lanes read -inf: never > maxval, never NaN, never taken.
+    ok = _in_bounds(mask, ih0 + i * DH, iw0 + j * DW, H, W, PH, PW)
+    # Padding and out-of-range lanes read -inf.
     val = tl.load(x_start + (i * DH) * step_h + (j * DW) * step_w, mask=ok, other=float("-inf"))
-    val = val.to(maxval.dtype)
-    # PyTorch's rule: strictly greater (ties keep the first), or NaN (the last NaN
-    # wins; once maxval is NaN, `val > maxval` is false and only a NaN replaces it).
-    take = (val > maxval) | (val != val)
-    maxval = tl.where(take, val, maxval)
-    maxpos = tl.where(take, i * KW + j, maxpos)
-    return maxval, maxpos
+    return _max_update(val.to(maxval.dtype), i, j, maxval, maxpos, KW)
 
 
 @triton.jit
@@ -162,28 +192,11 @@ def _max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_outputs
+    offs, mask = _block_offsets(n_outputs, BLOCK, INDEX_64)
 
     # The window origin and the input plane it reads: (ih, iw) at base + ih*step_h + iw*step_w.
     _, oh, ow, base, step_h, step_w = _decode_plane_index(offs, C, OH, OW, H, W, CHANNELS_LAST)
-
-    ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
-    iw0 = ow * SW - PW
-
-    # PyTorch's initial maxpos: the first in-bounds row/column of the window, i.e. the
-    # smallest i with ih0 + i*DH >= 0: i0 = ceil(max(-ih0, 0) / DH). (As in PyTorch's
-    # `while (ih0 < 0) ih0 += dilation`, only the lower bound is applied, so a window
-    # with no element in bounds gets the same position as PyTorch's index; it is -inf.)
-    if PH > 0:
-        i0 = (tl.maximum(-ih0, 0) + (DH - 1)) // DH
-    else:
-        i0 = tl.zeros_like(ih0)
-    if PW > 0:
-        j0 = (tl.maximum(-iw0, 0) + (DW - 1)) // DW
-    else:
-        j0 = tl.zeros_like(iw0)
-    maxpos = (i0 * KW + j0).to(tl.int32)
+    ih0, iw0, maxpos = _window_origin(oh, ow, KW, SH, SW, PH, PW, DH, DW)
 
     # Compare in fp32 (fp64 for float64): exact for fp16/bf16, the value stored back is
     # the loaded one, bit for bit.
@@ -289,6 +302,42 @@ def _max_pool2d_grad_step(
 
 
 @triton.jit
+def _gathered_grad(
+    DY_ptr, A_ptr, y_base, mask, ph, pw, flat_target, OH, OW, step_h, step_w,
+    KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+    ROWS: tl.constexpr, COLS: tl.constexpr, ROWS_BY_OFFSET: tl.constexpr, COLS_BY_OFFSET: tl.constexpr,
+    FLAT_INDEX: tl.constexpr, UNROLL: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """The gradient of input (ph - PH, pw - PW) (flat_target = its ih*W + iw) from the output
+    plane at y_base: the sum of grad_out[oh, ow] over the windows whose argmax is this input,
+    from 0 in fp32 (fp64 for float64). Rows outer, columns inner, both in increasing output
+    index: the windows are visited in increasing (oh, ow) row-major order, PyTorch's
+    summation order. Unrolled for small candidate sets (3x3/s2: 2x2), loops otherwise."""
+    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
+    if UNROLL:
+        for r in tl.static_range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
+            y_row = y_base + oh * step_h
+            row_ok = row_ok & mask
+            for s in tl.static_range(COLS):
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
+                    FLAT_INDEX,
+                )
+    else:
+        for r in range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
+            y_row = y_base + oh * step_h
+            row_ok = row_ok & mask
+            for s in range(COLS):
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
+                    FLAT_INDEX,
+                )
+    return acc
+
+
+@triton.jit
 def _max_pool2d_backward_kernel(
     DX_ptr,  # grad_in (N, C, H, W), dense in CHANNELS_LAST ? NHWC : NCHW order
     DY_ptr,  # grad_out (N, C, OH, OW), same order
@@ -318,44 +367,15 @@ def _max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_inputs
+    offs, mask = _block_offsets(n_inputs, BLOCK, INDEX_64)
 
     # The input element and its plane's outputs: (oh, ow) at base + oh*step_h + ow*step_w.
     _, ih, iw, base, step_h, step_w = _decode_plane_index(offs, C, H, W, OH, OW, CHANNELS_LAST)
 
-    if IS_FP64:
-        acc = tl.zeros([BLOCK], dtype=tl.float64)
-    else:
-        acc = tl.zeros([BLOCK], dtype=tl.float32)
-
-    # Rows outer, columns inner, both in increasing output index: the windows are
-    # visited in increasing (oh, ow) row-major order, PyTorch's summation order.
-    # Unrolled for small candidate sets (3x3/s2: 2x2), loops otherwise.
-    ph = ih + PH
-    pw = iw + PW
-    flat_target = ih.to(tl.int64) * W + iw
-    if UNROLL:
-        for r in tl.static_range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
-            y_row = base + oh * step_h
-            row_ok = row_ok & mask
-            for s in tl.static_range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
-                    FLAT_INDEX,
-                )
-    else:
-        for r in range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
-            y_row = base + oh * step_h
-            row_ok = row_ok & mask
-            for s in range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
-                    FLAT_INDEX,
-                )
-
+    acc = _gathered_grad(
+        DY_ptr, A_ptr, base, mask, ih + PH, iw + PW, ih.to(tl.int64) * W + iw, OH, OW, step_h, step_w,
+        KH, KW, SH, SW, DH, DW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, FLAT_INDEX, UNROLL, IS_FP64, BLOCK,
+    )
     tl.store(DX_ptr + offs, acc.to(DX_ptr.dtype.element_ty), mask=mask)
 
 

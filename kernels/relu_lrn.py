@@ -67,6 +67,12 @@ def _param(hi, lo, FP64: tl.constexpr):
 
 
 @triton.jit
+def _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64: tl.constexpr):
+    """k, alpha / size and beta from their fp32 (hi, lo) halves."""
+    return _param(k_hi, k_lo, FP64), _param(scale_hi, scale_lo, FP64), _param(beta_hi, beta_lo, FP64)
+
+
+@triton.jit
 def _pow_neg_beta(s, beta, POWER: tl.constexpr, FP64: tl.constexpr):
     if POWER == 0:
         # beta = 0: s^0 = 1 for every s (0, inf and NaN included), as pow
@@ -102,6 +108,18 @@ def _window_sum_sq(
     return acc
 
 
+@triton.jit
+def _sample_rows(num_s_blocks, S, stride_batch, stride_spatial, BLOCK_S: tl.constexpr):
+    """This program's sample n and BLOCK_S spatial positions (program n * num_s_blocks + b
+    takes positions b * BLOCK_S, ...): the int64 offsets of their channel 0, [BLOCK_S, 1],
+    and the mask of the positions below S."""
+    pid = tl.program_id(0).to(tl.int64)
+    n = pid // num_s_blocks
+    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
+    mask_s = (offs_s < S)[:, None]
+    return n * stride_batch + offs_s[:, None] * stride_spatial, mask_s
+
+
 # ----------------------------------------------------------------------------- kernels
 
 
@@ -129,15 +147,8 @@ def _relu_lrn_forward_kernel(
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    n = pid // num_s_blocks
-    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
-    mask_s = (offs_s < S)[:, None]
-    row = n * stride_batch + offs_s[:, None] * stride_spatial  # int64 [BLOCK_S, 1]
-
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    row, mask_s = _sample_rows(num_s_blocks, S, stride_batch, stride_spatial, BLOCK_S)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
 
     for c0 in range(0, C, BLOCK_C):
         c = c0 + tl.arange(0, BLOCK_C)[None, :]
@@ -190,15 +201,8 @@ def _relu_lrn_backward_kernel(
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    n = pid // num_s_blocks
-    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
-    mask_s = (offs_s < S)[:, None]
-    row = n * stride_batch + offs_s[:, None] * stride_spatial  # int64 [BLOCK_S, 1]
-
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    row, mask_s = _sample_rows(num_s_blocks, S, stride_batch, stride_spatial, BLOCK_S)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
     coef = _param(coef_hi, coef_lo, FP64)
 
     for c0 in range(0, C, BLOCK_C):

@@ -55,15 +55,17 @@ from .layout import check_pool_window, pool_outputs, suggest_memory_format
 from .lrn_wide_range import lrn_output_wide_range, wide_range_add, wide_range_result, wide_range_scale, wide_range_start
 from .max_pool2d import (
     _block_offsets,
-    _candidate_windows,
     _decode_plane_index,
     _dense,
-    _max_pool2d_grad_step,
+    _gathered_grad,
+    _in_bounds,
+    _max_update,
+    _window_origin,
     backward_window_constants,
     check_backward_inputs,
     forward_window_constants,
 )
-from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, lrn_arguments
+from .relu_lrn import _act, _load_f, _lrn_parameters, _param, _pow_neg_beta, lrn_arguments
 
 # Elements per program and warps: each forward lane does KH*KW*size loads of x (cache
 # hits after the first), each backward lane size * (size + 2 * candidate windows).
@@ -110,17 +112,7 @@ def _forward_step(
     LO: tl.constexpr, HI: tl.constexpr, POWER: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Window element (i, j): the LRN value there, then PyTorch's max update."""
-    ih = ih0 + i
-    iw = iw0 + j
-    # the top/left bound only matters with padding; bottom/right also with ceil_mode
-    if PH > 0:
-        ok = mask & (ih >= 0) & (ih < H)
-    else:
-        ok = mask & (ih < H)
-    if PW > 0:
-        ok = ok & (iw >= 0) & (iw < W)
-    else:
-        ok = ok & (iw < W)
+    ok = _in_bounds(mask, ih0 + i, iw0 + j, H, W, PH, PW)
     x_off = x_start + i * step_h + j * step_w
     a, s, p = _lrn_at(X_ptr, x_off, c, ok, C, stride_c, k, scale, beta, LO, HI, POWER, FP64, BLOCK)
     ab = a * p
@@ -134,13 +126,7 @@ def _forward_step(
     # b = a * s^-beta, rounded to the storage dtype as relu_lrn stores it (a no-op for
     # fp32/fp64): the max and its position are those of max_pool2d(relu_lrn(x)).
     b = ab.to(Y_ptr.dtype.element_ty).to(maxval.dtype)
-    # padding / dead lanes are -inf: never > maxval, never NaN
-    val = tl.where(ok, b, float("-inf"))
-    # strictly greater (ties keep the first), or NaN (the last NaN of the window wins)
-    take = (val > maxval) | (val != val)
-    maxval = tl.where(take, val, maxval)
-    maxpos = tl.where(take, i * KW + j, maxpos)
-    return maxval, maxpos
+    return _max_update(tl.where(ok, b, float("-inf")), i, j, maxval, maxpos, KW)
 
 
 @triton.jit
@@ -152,28 +138,12 @@ def _pooled_grad(
     UNROLL: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Max-pool backward gather for one channel plane (y_base = offset of (n, i, 0, 0)):
-    sum of grad_out[oh, ow] over the windows whose argmax is this input (ph - PH, pw - PW),
-    in increasing (oh, ow) row-major order, from 0 (max_pool2d.py's loop, dilation 1),
-    rounded to the storage dtype as max_pool2d_backward stores it (a no-op for fp32/fp64)."""
-    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
-    if UNROLL:
-        for r in tl.static_range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, 1, ROWS_BY_OFFSET)
-            y_row = y_base + oh * step_h
-            row_ok = row_ok & m
-            for s in tl.static_range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, 0, KW, SW, 1, COLS_BY_OFFSET, False
-                )
-    else:
-        for r in range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, 1, ROWS_BY_OFFSET)
-            y_row = y_base + oh * step_h
-            row_ok = row_ok & m
-            for s in range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, 0, KW, SW, 1, COLS_BY_OFFSET, False
-                )
+    max_pool2d.py's, dilation 1, rounded to the storage dtype as max_pool2d_backward stores
+    it (a no-op for fp32/fp64)."""
+    acc = _gathered_grad(
+        DY_ptr, A_ptr, y_base, m, ph, pw, 0, OH, OW, step_h, step_w, KH, KW, SH, SW, 1, 1,
+        ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, False, UNROLL, FP64, BLOCK,
+    )
     return acc.to(DY_ptr.dtype.element_ty).to(acc.dtype)
 
 
@@ -213,8 +183,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_outputs
+    offs, mask = _block_offsets(n_outputs, BLOCK, INDEX_64)
 
     # x(n, c, ih, iw) at base + ih*step_h + iw*step_w, channel c + d at + d*stride_c.
     c, oh, ow, base, step_h, step_w = _decode_plane_index(offs, C, OH, OW, H, W, CHANNELS_LAST)
@@ -223,27 +192,14 @@ def _relu_lrn_max_pool2d_forward_kernel(
     else:
         stride_c = H * W
 
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
 
     # the parameters in fp64, for the wide-range fallback
     alpha64 = _param(scale_hi, scale_lo, True)
     beta64 = _param(beta_hi, beta_lo, True)
     k64 = _param(k_hi, k_lo, True)
 
-    ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
-    iw0 = ow * SW - PW
-    # PyTorch's initial maxpos: the first in-bounds row/column of the window
-    if PH > 0:
-        i0 = tl.maximum(-ih0, 0)
-    else:
-        i0 = tl.zeros_like(ih0)
-    if PW > 0:
-        j0 = tl.maximum(-iw0, 0)
-    else:
-        j0 = tl.zeros_like(iw0)
-    maxpos = (i0 * KW + j0).to(tl.int32)
+    ih0, iw0, maxpos = _window_origin(oh, ow, KW, SH, SW, PH, PW, 1, 1)
     maxval = tl.full([BLOCK], float("-inf"), tl.float64 if FP64 else tl.float32)
 
     x_start = base + ih0 * step_h + iw0 * step_w  # offset of window element (0, 0)
@@ -307,8 +263,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_inputs
+    offs, mask = _block_offsets(n_inputs, BLOCK, INDEX_64)
 
     # x and dx of (n, c, ih, iw) at offs, channel c + d at offs + d*stride_c; output (oh, ow)
     # of channel c + d at y_base + d*y_stride_c + oh*step_h + ow*step_w.
@@ -320,9 +275,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
         y_stride_c = OH * OW
         stride_c = H * W
 
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
     coef = _param(coef_hi, coef_lo, FP64)
 
     ph = ih + PH
