@@ -69,14 +69,12 @@ from .relu_lrn import _act, _load_f, _lrn_parameters, _param, _pow_neg_beta, lrn
 
 # Elements per program and warps: each forward lane does KH*KW*size loads of x (cache
 # hits after the first), each backward lane size * (size + 2 * candidate windows).
+# Offsets are int32 unless some flat index could reach 2**31 (launch.py); pool windows
+# (forward) and candidate output sets (backward) are unrolled up to max_pool2d's limit,
+# the channel-window loops always, as in relu_lrn.py.
 _FORWARD_BLOCK = 256
 _BACKWARD_BLOCK = 256
 _NUM_WARPS = 4
-
-# Offsets are int32 unless some flat index could reach 2**31 (launch.py), pool windows
-# (forward) and candidate output sets (backward) unrolled up to max_pool2d's limit; the
-# channel-window loops are always unrolled, as in relu_lrn.py.
-
 
 # ----------------------------------------------------------------------------- helpers
 
