@@ -34,6 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import direct, flat_launch
 from .layout import check_pool_window, pool_outputs, suggest_memory_format
 
 # Elements per program and warps. Memory bound: each lane does KH*KW (forward) or
@@ -43,28 +44,21 @@ _FORWARD_BLOCK = 512
 _BACKWARD_BLOCK = 512
 _NUM_WARPS = 4
 
-# Offsets stay int32 (cheaper div/mod in the index decode) unless some flat index of
-# the tensors could reach 2**31; then the whole index computation is int64.
-_INT32_LIMIT = 2**31
-
 # Window steps unrolled at compile time up to this many (5x5); runtime loops beyond,
 # which keep the compile time of big windows (global pooling) bounded.
 _MAX_UNROLL = 25
 
 
-def _direct(kernel):
-    return kernel
-
-
 @triton.jit
-def _block_offsets(BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
-    """This program's BLOCK flat indices; int64 when INDEX_64 (tensors past 2**31 elements)."""
+def _block_offsets(n_lanes, BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
+    """This program's BLOCK flat indices, int64 when INDEX_64 (tensors past 2**31 elements),
+    and the mask of those below n_lanes."""
     pid = tl.program_id(0)
     if INDEX_64:
         offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
     else:
         offs = pid * BLOCK + tl.arange(0, BLOCK)
-    return offs
+    return offs, offs < n_lanes
 
 
 @triton.jit
@@ -99,6 +93,52 @@ def _decode_plane_index(offs, C, ROWS, COLS, OTHER_ROWS, OTHER_COLS, CHANNELS_LA
 
 
 @triton.jit
+def _window_origin(oh, ow, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, PH: tl.constexpr,
+                   PW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr):
+    """The top-left corner (ih0, iw0) of output (oh, ow)'s window, which may lie in the
+    padding, and PyTorch's initial maxpos: the first in-bounds row/column of the window,
+    i.e. the smallest i with ih0 + i*DH >= 0: i0 = ceil(max(-ih0, 0) / DH). (As in PyTorch's
+    `while (ih0 < 0) ih0 += dilation`, only the lower bound is applied, so a window with no
+    element in bounds gets the same position as PyTorch's index; it is -inf.)"""
+    ih0 = oh * SH - PH
+    iw0 = ow * SW - PW
+    if PH > 0:
+        i0 = (tl.maximum(-ih0, 0) + (DH - 1)) // DH
+    else:
+        i0 = tl.zeros_like(ih0)
+    if PW > 0:
+        j0 = (tl.maximum(-iw0, 0) + (DW - 1)) // DW
+    else:
+        j0 = tl.zeros_like(iw0)
+    return ih0, iw0, (i0 * KW + j0).to(tl.int32)
+
+
+@triton.jit
+def _in_bounds(mask, ih, iw, H, W, PH: tl.constexpr, PW: tl.constexpr):
+    """Lanes of mask whose window element (ih, iw) lies in the input. The top/left only
+    matter with padding (ih0 >= 0 otherwise); the bottom/right also with ceil_mode, whose
+    last window may run past the input."""
+    if PH > 0:
+        ok = mask & (ih >= 0) & (ih < H)
+    else:
+        ok = mask & (ih < H)
+    if PW > 0:
+        ok = ok & (iw >= 0) & (iw < W)
+    else:
+        ok = ok & (iw < W)
+    return ok
+
+
+@triton.jit
+def _max_update(val, i, j, maxval, maxpos, KW: tl.constexpr):
+    """PyTorch's max rule for window element (i, j): strictly greater (ties keep the
+    first), or NaN (the last NaN wins; once maxval is NaN, `val > maxval` is false and
+    only a NaN replaces it). Padding and dead lanes come as -inf: never taken."""
+    take = (val > maxval) | (val != val)
+    return tl.where(take, val, maxval), tl.where(take, i * KW + j, maxpos)
+
+
+@triton.jit
 def _max_pool2d_window_step(
     x_start,
     ih0,
@@ -119,27 +159,10 @@ def _max_pool2d_window_step(
     DW: tl.constexpr,
 ):
     """One window element (i, j) of the forward: PyTorch's max update."""
-    ih = ih0 + i * DH
-    iw = iw0 + j * DW
-    # Bounds: the top/left only matter with padding (ih0 >= 0 otherwise); the
-    # bottom/right also with ceil_mode, whose last window may run past the input.
-    if PH > 0:
-        ok = mask & (ih >= 0) & (ih < H)
-    else:
-        ok = mask & (ih < H)
-    if PW > 0:
-        ok = ok & (iw >= 0) & (iw < W)
-    else:
-        ok = ok & (iw < W)
-    # Padding and out-of-range lanes read -inf: never > maxval, never NaN, never taken.
+    ok = _in_bounds(mask, ih0 + i * DH, iw0 + j * DW, H, W, PH, PW)
+    # Padding and out-of-range lanes read -inf.
     val = tl.load(x_start + (i * DH) * step_h + (j * DW) * step_w, mask=ok, other=float("-inf"))
-    val = val.to(maxval.dtype)
-    # PyTorch's rule: strictly greater (ties keep the first), or NaN (the last NaN
-    # wins; once maxval is NaN, `val > maxval` is false and only a NaN replaces it).
-    take = (val > maxval) | (val != val)
-    maxval = tl.where(take, val, maxval)
-    maxpos = tl.where(take, i * KW + j, maxpos)
-    return maxval, maxpos
+    return _max_update(val.to(maxval.dtype), i, j, maxval, maxpos, KW)
 
 
 @triton.jit
@@ -169,28 +192,11 @@ def _max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_outputs
+    offs, mask = _block_offsets(n_outputs, BLOCK, INDEX_64)
 
     # The window origin and the input plane it reads: (ih, iw) at base + ih*step_h + iw*step_w.
     _, oh, ow, base, step_h, step_w = _decode_plane_index(offs, C, OH, OW, H, W, CHANNELS_LAST)
-
-    ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
-    iw0 = ow * SW - PW
-
-    # PyTorch's initial maxpos: the first in-bounds row/column of the window, i.e. the
-    # smallest i with ih0 + i*DH >= 0: i0 = ceil(max(-ih0, 0) / DH). (As in PyTorch's
-    # `while (ih0 < 0) ih0 += dilation`, only the lower bound is applied, so a window
-    # with no element in bounds gets the same position as PyTorch's index; it is -inf.)
-    if PH > 0:
-        i0 = (tl.maximum(-ih0, 0) + (DH - 1)) // DH
-    else:
-        i0 = tl.zeros_like(ih0)
-    if PW > 0:
-        j0 = (tl.maximum(-iw0, 0) + (DW - 1)) // DW
-    else:
-        j0 = tl.zeros_like(iw0)
-    maxpos = (i0 * KW + j0).to(tl.int32)
+    ih0, iw0, maxpos = _window_origin(oh, ow, KW, SH, SW, PH, PW, DH, DW)
 
     # Compare in fp32 (fp64 for float64): exact for fp16/bf16, the value stored back is
     # the loaded one, bit for bit.
@@ -296,6 +302,42 @@ def _max_pool2d_grad_step(
 
 
 @triton.jit
+def _gathered_grad(
+    DY_ptr, A_ptr, y_base, mask, ph, pw, flat_target, OH, OW, step_h, step_w,
+    KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+    ROWS: tl.constexpr, COLS: tl.constexpr, ROWS_BY_OFFSET: tl.constexpr, COLS_BY_OFFSET: tl.constexpr,
+    FLAT_INDEX: tl.constexpr, UNROLL: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """The gradient of input (ph - PH, pw - PW) (flat_target = its ih*W + iw) from the output
+    plane at y_base: the sum of grad_out[oh, ow] over the windows whose argmax is this input,
+    from 0 in fp32 (fp64 for float64). Rows outer, columns inner, both in increasing output
+    index: the windows are visited in increasing (oh, ow) row-major order, PyTorch's
+    summation order. Unrolled for small candidate sets (3x3/s2: 2x2), loops otherwise."""
+    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
+    if UNROLL:
+        for r in tl.static_range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
+            y_row = y_base + oh * step_h
+            row_ok = row_ok & mask
+            for s in tl.static_range(COLS):
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
+                    FLAT_INDEX,
+                )
+    else:
+        for r in range(ROWS):
+            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
+            y_row = y_base + oh * step_h
+            row_ok = row_ok & mask
+            for s in range(COLS):
+                acc = _max_pool2d_grad_step(
+                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
+                    FLAT_INDEX,
+                )
+    return acc
+
+
+@triton.jit
 def _max_pool2d_backward_kernel(
     DX_ptr,  # grad_in (N, C, H, W), dense in CHANNELS_LAST ? NHWC : NCHW order
     DY_ptr,  # grad_out (N, C, OH, OW), same order
@@ -325,44 +367,15 @@ def _max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_inputs
+    offs, mask = _block_offsets(n_inputs, BLOCK, INDEX_64)
 
     # The input element and its plane's outputs: (oh, ow) at base + oh*step_h + ow*step_w.
     _, ih, iw, base, step_h, step_w = _decode_plane_index(offs, C, H, W, OH, OW, CHANNELS_LAST)
 
-    if IS_FP64:
-        acc = tl.zeros([BLOCK], dtype=tl.float64)
-    else:
-        acc = tl.zeros([BLOCK], dtype=tl.float32)
-
-    # Rows outer, columns inner, both in increasing output index: the windows are
-    # visited in increasing (oh, ow) row-major order, PyTorch's summation order.
-    # Unrolled for small candidate sets (3x3/s2: 2x2), loops otherwise.
-    ph = ih + PH
-    pw = iw + PW
-    flat_target = ih.to(tl.int64) * W + iw
-    if UNROLL:
-        for r in tl.static_range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
-            y_row = base + oh * step_h
-            row_ok = row_ok & mask
-            for s in tl.static_range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
-                    FLAT_INDEX,
-                )
-    else:
-        for r in range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, DH, ROWS_BY_OFFSET)
-            y_row = base + oh * step_h
-            row_ok = row_ok & mask
-            for s in range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, flat_target, KW, SW, DW, COLS_BY_OFFSET,
-                    FLAT_INDEX,
-                )
-
+    acc = _gathered_grad(
+        DY_ptr, A_ptr, base, mask, ih + PH, iw + PW, ih.to(tl.int64) * W + iw, OH, OW, step_h, step_w,
+        KH, KW, SH, SW, DH, DW, ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, FLAT_INDEX, UNROLL, IS_FP64, BLOCK,
+    )
     tl.store(DX_ptr + offs, acc.to(DX_ptr.dtype.element_ty), mask=mask)
 
 
@@ -371,67 +384,22 @@ def _dense(t, memory_format):
     return t.contiguous(memory_format=memory_format), memory_format == torch.channels_last
 
 
-def max_pool2d_forward(
-    x: torch.Tensor,
-    kernel_size: list[int],
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    ceil_mode: bool,
-    need_argmax: bool,
-    flat_indices: bool = False,
-    launch=_direct,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(out, argmax) of max_pool2d over a 4-D (N, C, H, W) x. argmax = i*kW + j in the
-    window (uint8 if kH*kW <= 256 else int32), with flat_indices PyTorch's int64
-    ih*W + iw, or an empty uint8 tensor when not needed. Arguments are validated by
-    the Python caller; only cheap invariants are checked."""
-    torch._check(x.dim() == 4, lambda: f"max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
-    kh, kw = int(kernel_size[0]), int(kernel_size[1])
-    sh, sw = int(stride[0]), int(stride[1])
-    ph, pw = int(padding[0]), int(padding[1])
-    dh, dw = int(dilation[0]), int(dilation[1])
-    n, c, h, w = x.shape
+def _window_constants(kernel_size, stride, padding, dilation):
+    """KH, KW, SH, SW, PH, PW, and DH, DW unless dilation is None (the fused op's kernels,
+    dilation 1)."""
+    window = dict(KH=int(kernel_size[0]), KW=int(kernel_size[1]), SH=int(stride[0]), SW=int(stride[1]),
+                  PH=int(padding[0]), PW=int(padding[1]))
+    if dilation is not None:
+        window.update(DH=int(dilation[0]), DW=int(dilation[1]))
+    return window
 
-    memory_format = suggest_memory_format(x)
-    x, channels_last = _dense(x, memory_format)
-    out, argmax = pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices)
-    oh, ow = out.shape[-2:]
 
-    n_outputs = out.numel()
-    if n_outputs == 0 or x.numel() == 0:
-        return out, argmax
-
-    block = _FORWARD_BLOCK
-    launch(_max_pool2d_forward_kernel)[(triton.cdiv(n_outputs, block),)](
-        out,
-        argmax,
-        x,
-        n_outputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
-        DH=dh,
-        DW=dw,
-        CHANNELS_LAST=channels_last,
-        STORE_ARGMAX=bool(need_argmax),
-        FLAT_INDEX=bool(flat_indices),
-        IS_FP64=x.dtype == torch.float64,
-        UNROLL=kh * kw <= _MAX_UNROLL,
-        INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
-    )
-    return out, argmax
+def forward_window_constants(kernel_size, stride, padding, dilation=None):
+    """The window constexprs of a pool forward kernel; UNROLL: the KH x KW window is
+    unrolled up to _MAX_UNROLL elements."""
+    window = _window_constants(kernel_size, stride, padding, dilation)
+    window.update(UNROLL=window["KH"] * window["KW"] <= _MAX_UNROLL)
+    return window
 
 
 def _candidate_loop(k, s, d):
@@ -444,6 +412,79 @@ def _candidate_loop(k, s, d):
     return windows, False
 
 
+def backward_window_constants(kernel_size, stride, padding, dilation=None):
+    """The window constexprs of a pool backward kernel: the candidate loops over output
+    rows and columns (ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET), unrolled (UNROLL) up to
+    _MAX_UNROLL candidate windows."""
+    window = _window_constants(kernel_size, stride, padding, dilation)
+    rows, rows_by_offset = _candidate_loop(window["KH"], window["SH"], window.get("DH", 1))
+    cols, cols_by_offset = _candidate_loop(window["KW"], window["SW"], window.get("DW", 1))
+    window.update(ROWS=rows, COLS=cols, ROWS_BY_OFFSET=rows_by_offset, COLS_BY_OFFSET=cols_by_offset,
+                  UNROLL=rows * cols <= _MAX_UNROLL)
+    return window
+
+
+def check_backward_inputs(op, grad_out, argmax, argmax_dtypes, x=None):
+    """A pool backward's grad_out and argmax: 4-D, the same shape (and the (N, C) of the
+    input x, when given), argmax of one of argmax_dtypes."""
+    torch._check(argmax.dim() == 4, lambda: f"{op}: argmax must be 4-D, got shape {tuple(argmax.shape)}")
+    torch._check(
+        grad_out.shape == argmax.shape,
+        lambda: f"{op}: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
+    )
+    if x is not None:
+        torch._check(
+            argmax.shape[:2] == x.shape[:2],
+            lambda: f"{op}: argmax shape {tuple(argmax.shape)} does not match x shape {tuple(x.shape)}",
+        )
+    names = [str(dtype).removeprefix("torch.") for dtype in argmax_dtypes]
+    torch._check(
+        argmax.dtype in argmax_dtypes,
+        lambda: f"{op}: argmax dtype must be {', '.join(names[:-1])} or {names[-1]}, got {argmax.dtype}",
+    )
+
+
+def max_pool2d_forward(
+    x: torch.Tensor,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    ceil_mode: bool,
+    need_argmax: bool,
+    flat_indices: bool = False,
+    launch=direct,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, argmax) of max_pool2d over a 4-D (N, C, H, W) x. argmax = i*kW + j in the
+    window (uint8 if kH*kW <= 256 else int32), with flat_indices PyTorch's int64
+    ih*W + iw, or an empty uint8 tensor when not needed. Arguments are validated by
+    the Python caller; only cheap invariants are checked."""
+    torch._check(x.dim() == 4, lambda: f"max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    window = forward_window_constants(kernel_size, stride, padding, dilation)
+    n, c, h, w = x.shape
+
+    memory_format = suggest_memory_format(x)
+    x, channels_last = _dense(x, memory_format)
+    out, argmax = pool_outputs(x, kernel_size, stride, padding, dilation, ceil_mode, need_argmax, flat_indices)
+    oh, ow = out.shape[-2:]
+
+    n_outputs = out.numel()
+    if n_outputs == 0 or x.numel() == 0:
+        return out, argmax
+
+    grid, meta = flat_launch(n_outputs, x.numel(), _FORWARD_BLOCK, _NUM_WARPS)
+    launch(_max_pool2d_forward_kernel)[grid](
+        out, argmax, x, n_outputs, c, h, w, oh, ow,
+        **window,
+        CHANNELS_LAST=channels_last,
+        STORE_ARGMAX=bool(need_argmax),
+        FLAT_INDEX=bool(flat_indices),
+        IS_FP64=x.dtype == torch.float64,
+        **meta,
+    )
+    return out, argmax
+
+
 def max_pool2d_backward(
     grad_out: torch.Tensor,
     argmax: torch.Tensor,
@@ -453,24 +494,13 @@ def max_pool2d_backward(
     stride: list[int],
     padding: list[int],
     dilation: list[int],
-    launch=_direct,
+    launch=direct,
 ) -> torch.Tensor:
     """grad_in (N, C, input_height, input_width) of max_pool2d, in argmax's memory format
     (argmax from max_pool2d_forward with need_argmax=True)."""
-    torch._check(argmax.dim() == 4, lambda: f"max_pool2d_backward: argmax must be 4-D, got shape {tuple(argmax.shape)}")
-    torch._check(
-        grad_out.shape == argmax.shape,
-        lambda: f"max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
-    )
-    torch._check(
-        argmax.dtype in (torch.uint8, torch.int32, torch.int64),
-        lambda: f"max_pool2d_backward: argmax dtype must be uint8, int32 or int64, got {argmax.dtype}",
-    )
+    check_backward_inputs("max_pool2d_backward", grad_out, argmax, (torch.uint8, torch.int32, torch.int64))
     check_pool_window("max_pool2d_backward", kernel_size, stride, padding, dilation)
-    kh, kw = int(kernel_size[0]), int(kernel_size[1])
-    sh, sw = int(stride[0]), int(stride[1])
-    ph, pw = int(padding[0]), int(padding[1])
-    dh, dw = int(dilation[0]), int(dilation[1])
+    window = backward_window_constants(kernel_size, stride, padding, dilation)
     n, c, oh, ow = argmax.shape
     h, w = input_height, input_width
 
@@ -483,38 +513,13 @@ def max_pool2d_backward(
     if n_inputs == 0:
         return grad_in
 
-    rows, rows_by_offset = _candidate_loop(kh, sh, dh)
-    cols, cols_by_offset = _candidate_loop(kw, sw, dw)
-    block = _BACKWARD_BLOCK
-    launch(_max_pool2d_backward_kernel)[(triton.cdiv(n_inputs, block),)](
-        grad_in,
-        grad_out,
-        argmax,
-        n_inputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
-        DH=dh,
-        DW=dw,
-        ROWS=rows,
-        COLS=cols,
-        ROWS_BY_OFFSET=rows_by_offset,
-        COLS_BY_OFFSET=cols_by_offset,
+    grid, meta = flat_launch(n_inputs, argmax.numel(), _BACKWARD_BLOCK, _NUM_WARPS)
+    launch(_max_pool2d_backward_kernel)[grid](
+        grad_in, grad_out, argmax, n_inputs, c, h, w, oh, ow,
+        **window,
         CHANNELS_LAST=channels_last,
         FLAT_INDEX=argmax.dtype == torch.int64,
         IS_FP64=grad_out.dtype == torch.float64,
-        UNROLL=rows * cols <= _MAX_UNROLL,
-        INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
+        **meta,
     )
     return grad_in

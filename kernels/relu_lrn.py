@@ -29,12 +29,9 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import COMPILE_OPTIONS, direct
 from .layout import channel_view, same_layout_as
 from .lrn_wide_range import lrn_input_grad_wide_range, lrn_output_wide_range
-
-
-def _direct(kernel):
-    return kernel
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -67,6 +64,12 @@ def _param(hi, lo, FP64: tl.constexpr):
         return tl.cast(hi, tl.float64) + tl.cast(lo, tl.float64)
     else:
         return tl.cast(hi, tl.float32) + tl.cast(lo, tl.float32)
+
+
+@triton.jit
+def _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64: tl.constexpr):
+    """k, alpha / size and beta from their fp32 (hi, lo) halves."""
+    return _param(k_hi, k_lo, FP64), _param(scale_hi, scale_lo, FP64), _param(beta_hi, beta_lo, FP64)
 
 
 @triton.jit
@@ -105,6 +108,18 @@ def _window_sum_sq(
     return acc
 
 
+@triton.jit
+def _sample_rows(num_s_blocks, S, stride_batch, stride_spatial, BLOCK_S: tl.constexpr):
+    """This program's sample n and BLOCK_S spatial positions (program n * num_s_blocks + b
+    takes positions b * BLOCK_S, ...): the int64 offsets of their channel 0, [BLOCK_S, 1],
+    and the mask of the positions below S."""
+    pid = tl.program_id(0).to(tl.int64)
+    n = pid // num_s_blocks
+    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
+    mask_s = (offs_s < S)[:, None]
+    return n * stride_batch + offs_s[:, None] * stride_spatial, mask_s
+
+
 # ----------------------------------------------------------------------------- kernels
 
 
@@ -132,15 +147,8 @@ def _relu_lrn_forward_kernel(
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    n = pid // num_s_blocks
-    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
-    mask_s = (offs_s < S)[:, None]
-    row = n * stride_batch + offs_s[:, None] * stride_spatial  # int64 [BLOCK_S, 1]
-
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    row, mask_s = _sample_rows(num_s_blocks, S, stride_batch, stride_spatial, BLOCK_S)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
 
     for c0 in range(0, C, BLOCK_C):
         c = c0 + tl.arange(0, BLOCK_C)[None, :]
@@ -193,15 +201,8 @@ def _relu_lrn_backward_kernel(
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    n = pid // num_s_blocks
-    offs_s = (pid % num_s_blocks) * BLOCK_S + tl.arange(0, BLOCK_S)
-    mask_s = (offs_s < S)[:, None]
-    row = n * stride_batch + offs_s[:, None] * stride_spatial  # int64 [BLOCK_S, 1]
-
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    row, mask_s = _sample_rows(num_s_blocks, S, stride_batch, stride_spatial, BLOCK_S)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
     coef = _param(coef_hi, coef_lo, FP64)
 
     for c0 in range(0, C, BLOCK_C):
@@ -310,10 +311,21 @@ def window_reach(size: int, channels: int) -> tuple[int, int]:
     return min(int(size) // 2, int(channels)), min((int(size) - 1) // 2, int(channels))
 
 
-def _common(view, size, alpha, beta, k):
+def lrn_arguments(size, alpha, beta, k, channels, dtype, backward=False):
+    """(args, constexprs) of an LRN kernel's parameters: k, alpha / size, beta and, for a
+    backward, 2 alpha beta / size, as fp32 (hi, lo) pairs in that order; LO, HI, POWER
+    and FP64 (the statistics in fp64 for float64 tensors)."""
+    values = (k, alpha / size, beta) + ((2.0 * alpha * beta / size,) if backward else ())
+    args = tuple(half for value in values for half in _split(value))
+    lo, hi = window_reach(size, channels)
+    return args, dict(LO=lo, HI=hi, POWER=power_case(beta), FP64=dtype == torch.float64)
+
+
+def _common(view, size, alpha, beta, k, backward):
     block_s, block_c = _tiles(view)
     num_s_blocks = triton.cdiv(view.spatial, block_s)
     grid = (view.batch * num_s_blocks,)
+    lrn_args, lrn_constants = lrn_arguments(size, alpha, beta, k, view.channels, view.tensor.dtype, backward)
     args = (
         view.channels,
         view.spatial,
@@ -321,27 +333,14 @@ def _common(view, size, alpha, beta, k):
         view.stride_batch,
         view.stride_channel,
         view.stride_spatial,
-        *_split(k),
-        *_split(alpha / size),
-        *_split(beta),
+        *lrn_args,
     )
-    lo, hi = window_reach(size, view.channels)
-    meta = dict(
-        LO=lo,
-        HI=hi,
-        POWER=power_case(beta),
-        FP64=view.tensor.dtype == torch.float64,
-        BLOCK_S=block_s,
-        BLOCK_C=block_c,
-        # The rounding must not depend on Triton's default (which changes in 3.10):
-        # no multiply-add is fused that the expressions do not ask for.
-        enable_fp_fusion=False,
-    )
+    meta = dict(lrn_constants, BLOCK_S=block_s, BLOCK_C=block_c, **COMPILE_OPTIONS)
     return grid, args, meta
 
 
 def relu_lrn_forward(
-    x, size: int, alpha: float, beta: float, k: float, apply_relu: bool, launch=_direct
+    x, size: int, alpha: float, beta: float, k: float, apply_relu: bool, launch=direct
 ) -> torch.Tensor:
     """``F.local_response_norm(relu(x) if apply_relu else x, size, alpha, beta, k)`` for an
     (N, C, *) tensor; the result has the strides of ``channel_view(x).tensor``."""
@@ -349,7 +348,7 @@ def relu_lrn_forward(
     y = torch.empty_like(view.tensor)
     if y.numel() == 0:
         return y
-    grid, args, meta = _common(view, size, alpha, beta, k)
+    grid, args, meta = _common(view, size, alpha, beta, k, backward=False)
     launch(_relu_lrn_forward_kernel)[grid](
         y, view.tensor, *args, APPLY_RELU=bool(apply_relu), **meta
     )
@@ -357,7 +356,7 @@ def relu_lrn_forward(
 
 
 def relu_lrn_backward(
-    grad_out, x, size: int, alpha: float, beta: float, k: float, apply_relu: bool, launch=_direct
+    grad_out, x, size: int, alpha: float, beta: float, k: float, apply_relu: bool, launch=direct
 ) -> torch.Tensor:
     """Gradient of ``relu_lrn_forward`` with respect to x; laid out like
     ``channel_view(x).tensor`` (grad_out is copied to that layout if it differs)."""
@@ -366,9 +365,9 @@ def relu_lrn_backward(
     if dx.numel() == 0:
         return dx
     grad_out = same_layout_as(grad_out, view.tensor)
-    grid, args, meta = _common(view, size, alpha, beta, k)
+    grid, args, meta = _common(view, size, alpha, beta, k, backward=True)
     launch(_relu_lrn_backward_kernel)[grid](
-        dx, grad_out, view.tensor, *args, *_split(2.0 * alpha * beta / size),
+        dx, grad_out, view.tensor, *args,
         APPLY_RELU=bool(apply_relu), **meta
     )
     return dx

@@ -50,36 +50,31 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import direct, flat_launch
 from .layout import check_pool_window, pool_outputs, suggest_memory_format
 from .lrn_wide_range import lrn_output_wide_range, wide_range_add, wide_range_result, wide_range_scale, wide_range_start
 from .max_pool2d import (
     _block_offsets,
-    _candidate_loop,
-    _candidate_windows,
     _decode_plane_index,
     _dense,
-    _max_pool2d_grad_step,
+    _gathered_grad,
+    _in_bounds,
+    _max_update,
+    _window_origin,
+    backward_window_constants,
+    check_backward_inputs,
+    forward_window_constants,
 )
-from .relu_lrn import _act, _load_f, _param, _pow_neg_beta, _split, power_case, window_reach
+from .relu_lrn import _act, _load_f, _lrn_parameters, _param, _pow_neg_beta, lrn_arguments
 
 # Elements per program and warps: each forward lane does KH*KW*size loads of x (cache
 # hits after the first), each backward lane size * (size + 2 * candidate windows).
+# Offsets are int32 unless some flat index could reach 2**31 (launch.py); pool windows
+# (forward) and candidate output sets (backward) are unrolled up to max_pool2d's limit,
+# the channel-window loops always, as in relu_lrn.py.
 _FORWARD_BLOCK = 256
 _BACKWARD_BLOCK = 256
 _NUM_WARPS = 4
-
-# Offsets stay int32 unless some flat index could reach 2**31; then int64 (as max_pool2d).
-_INT32_LIMIT = 2**31
-
-# Pool windows (forward) / candidate output sets (backward) unrolled at compile time up to
-# this many elements (5x5); runtime loops beyond. The channel-window loops are always unrolled,
-# as in relu_lrn.py.
-_MAX_UNROLL = 25
-
-
-def _direct(kernel):
-    return kernel
-
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -115,17 +110,7 @@ def _forward_step(
     LO: tl.constexpr, HI: tl.constexpr, POWER: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Window element (i, j): the LRN value there, then PyTorch's max update."""
-    ih = ih0 + i
-    iw = iw0 + j
-    # the top/left bound only matters with padding; bottom/right also with ceil_mode
-    if PH > 0:
-        ok = mask & (ih >= 0) & (ih < H)
-    else:
-        ok = mask & (ih < H)
-    if PW > 0:
-        ok = ok & (iw >= 0) & (iw < W)
-    else:
-        ok = ok & (iw < W)
+    ok = _in_bounds(mask, ih0 + i, iw0 + j, H, W, PH, PW)
     x_off = x_start + i * step_h + j * step_w
     a, s, p = _lrn_at(X_ptr, x_off, c, ok, C, stride_c, k, scale, beta, LO, HI, POWER, FP64, BLOCK)
     ab = a * p
@@ -139,13 +124,7 @@ def _forward_step(
     # b = a * s^-beta, rounded to the storage dtype as relu_lrn stores it (a no-op for
     # fp32/fp64): the max and its position are those of max_pool2d(relu_lrn(x)).
     b = ab.to(Y_ptr.dtype.element_ty).to(maxval.dtype)
-    # padding / dead lanes are -inf: never > maxval, never NaN
-    val = tl.where(ok, b, float("-inf"))
-    # strictly greater (ties keep the first), or NaN (the last NaN of the window wins)
-    take = (val > maxval) | (val != val)
-    maxval = tl.where(take, val, maxval)
-    maxpos = tl.where(take, i * KW + j, maxpos)
-    return maxval, maxpos
+    return _max_update(tl.where(ok, b, float("-inf")), i, j, maxval, maxpos, KW)
 
 
 @triton.jit
@@ -157,28 +136,12 @@ def _pooled_grad(
     UNROLL: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Max-pool backward gather for one channel plane (y_base = offset of (n, i, 0, 0)):
-    sum of grad_out[oh, ow] over the windows whose argmax is this input (ph - PH, pw - PW),
-    in increasing (oh, ow) row-major order, from 0 (max_pool2d.py's loop, dilation 1),
-    rounded to the storage dtype as max_pool2d_backward stores it (a no-op for fp32/fp64)."""
-    acc = tl.zeros([BLOCK], dtype=tl.float64 if FP64 else tl.float32)
-    if UNROLL:
-        for r in tl.static_range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, 1, ROWS_BY_OFFSET)
-            y_row = y_base + oh * step_h
-            row_ok = row_ok & m
-            for s in tl.static_range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, 0, KW, SW, 1, COLS_BY_OFFSET, False
-                )
-    else:
-        for r in range(ROWS):
-            oh, i, row_ok = _candidate_windows(ph, r, OH, KH, SH, 1, ROWS_BY_OFFSET)
-            y_row = y_base + oh * step_h
-            row_ok = row_ok & m
-            for s in range(COLS):
-                acc = _max_pool2d_grad_step(
-                    DY_ptr, A_ptr, y_row, row_ok, i, pw, s, OW, step_w, acc, 0, KW, SW, 1, COLS_BY_OFFSET, False
-                )
+    max_pool2d.py's, dilation 1, rounded to the storage dtype as max_pool2d_backward stores
+    it (a no-op for fp32/fp64)."""
+    acc = _gathered_grad(
+        DY_ptr, A_ptr, y_base, m, ph, pw, 0, OH, OW, step_h, step_w, KH, KW, SH, SW, 1, 1,
+        ROWS, COLS, ROWS_BY_OFFSET, COLS_BY_OFFSET, False, UNROLL, FP64, BLOCK,
+    )
     return acc.to(DY_ptr.dtype.element_ty).to(acc.dtype)
 
 
@@ -218,8 +181,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_outputs
+    offs, mask = _block_offsets(n_outputs, BLOCK, INDEX_64)
 
     # x(n, c, ih, iw) at base + ih*step_h + iw*step_w, channel c + d at + d*stride_c.
     c, oh, ow, base, step_h, step_w = _decode_plane_index(offs, C, OH, OW, H, W, CHANNELS_LAST)
@@ -228,27 +190,14 @@ def _relu_lrn_max_pool2d_forward_kernel(
     else:
         stride_c = H * W
 
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
 
     # the parameters in fp64, for the wide-range fallback
     alpha64 = _param(scale_hi, scale_lo, True)
     beta64 = _param(beta_hi, beta_lo, True)
     k64 = _param(k_hi, k_lo, True)
 
-    ih0 = oh * SH - PH  # top-left corner of the window, may lie in the padding
-    iw0 = ow * SW - PW
-    # PyTorch's initial maxpos: the first in-bounds row/column of the window
-    if PH > 0:
-        i0 = tl.maximum(-ih0, 0)
-    else:
-        i0 = tl.zeros_like(ih0)
-    if PW > 0:
-        j0 = tl.maximum(-iw0, 0)
-    else:
-        j0 = tl.zeros_like(iw0)
-    maxpos = (i0 * KW + j0).to(tl.int32)
+    ih0, iw0, maxpos = _window_origin(oh, ow, KW, SH, SW, PH, PW, 1, 1)
     maxval = tl.full([BLOCK], float("-inf"), tl.float64 if FP64 else tl.float32)
 
     x_start = base + ih0 * step_h + iw0 * step_w  # offset of window element (0, 0)
@@ -312,8 +261,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = _block_offsets(BLOCK, INDEX_64)
-    mask = offs < n_inputs
+    offs, mask = _block_offsets(n_inputs, BLOCK, INDEX_64)
 
     # x and dx of (n, c, ih, iw) at offs, channel c + d at offs + d*stride_c; output (oh, ow)
     # of channel c + d at y_base + d*y_stride_c + oh*step_h + ow*step_w.
@@ -325,9 +273,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
         y_stride_c = OH * OW
         stride_c = H * W
 
-    k = _param(k_hi, k_lo, FP64)
-    scale = _param(scale_hi, scale_lo, FP64)
-    beta = _param(beta_hi, beta_lo, FP64)
+    k, scale, beta = _lrn_parameters(k_hi, k_lo, scale_hi, scale_lo, beta_hi, beta_lo, FP64)
     coef = _param(coef_hi, coef_lo, FP64)
 
     ph = ih + PH
@@ -419,62 +365,46 @@ def relu_lrn_max_pool2d_forward(
     padding: list[int],
     ceil_mode: bool,
     need_argmax: bool,
-    launch=_direct,
+    launch=direct,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(out, argmax) of max_pool2d(local_response_norm(relu(x))) over a 4-D (N, C, H, W) x,
     dilation 1. argmax = i*kW + j in the window (argmax_dtype), or an empty uint8 tensor when
     not needed; both in x's suggested memory format. Arguments are validated by the caller."""
     torch._check(x.dim() == 4, lambda: f"relu_lrn_max_pool2d_forward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
     torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_forward: size must be >= 1, got {size}")
-    kh, kw = _ints(kernel_size)
-    sh, sw = _ints(stride)
-    ph, pw = _ints(padding)
+    window = forward_window_constants(kernel_size, stride, padding)
     n, c, h, w = x.shape
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
-    out, argmax = pool_outputs(x, (kh, kw), (sh, sw), (ph, pw), (1, 1), ceil_mode, need_argmax,
+    out, argmax = pool_outputs(x, _ints(kernel_size), _ints(stride), _ints(padding), (1, 1), ceil_mode, need_argmax,
                                op="relu_lrn_max_pool2d_forward")
     oh, ow = out.shape[-2:]
-    lo, hi = window_reach(size, c)
+    lrn_args, lrn_constants = lrn_arguments(size, alpha, beta, k, c, x.dtype)
 
     n_outputs = out.numel()
     if n_outputs == 0 or x.numel() == 0:
         return out, argmax
 
-    block = _FORWARD_BLOCK
-    launch(_relu_lrn_max_pool2d_forward_kernel)[(triton.cdiv(n_outputs, block),)](
-        out,
-        argmax,
-        x,
-        n_outputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        *_split(k),
-        *_split(alpha / size),
-        *_split(beta),
-        LO=lo,
-        HI=hi,
-        POWER=power_case(beta),
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
+    grid, meta = flat_launch(n_outputs, x.numel(), _FORWARD_BLOCK, _NUM_WARPS)
+    launch(_relu_lrn_max_pool2d_forward_kernel)[grid](
+        out, argmax, x, n_outputs, c, h, w, oh, ow, *lrn_args,
+        **lrn_constants,
+        **window,
         CHANNELS_LAST=channels_last,
         STORE_ARGMAX=bool(need_argmax),
-        FP64=x.dtype == torch.float64,
-        UNROLL=kh * kw <= _MAX_UNROLL,
-        INDEX_64=bool(max(x.numel(), n_outputs) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
+        **meta,
     )
     return out, argmax
+
+
+def _check_backward_inputs(grad_out, x, argmax, size, kernel_size, stride, padding):
+    """The backward's cheap invariants (the caller validated the arguments)."""
+    op = "relu_lrn_max_pool2d_backward"
+    torch._check(x.dim() == 4, lambda: f"{op}: x must be 4-D (N, C, H, W), got {x.dim()}-D")
+    check_backward_inputs(op, grad_out, argmax, (torch.uint8, torch.int32), x)
+    torch._check(int(size) >= 1, lambda: f"{op}: size must be >= 1, got {size}")
+    check_pool_window(op, kernel_size, stride, padding, (1, 1))
 
 
 def relu_lrn_max_pool2d_backward(
@@ -488,35 +418,16 @@ def relu_lrn_max_pool2d_backward(
     kernel_size: list[int],
     stride: list[int],
     padding: list[int],
-    launch=_direct,
+    launch=direct,
 ) -> torch.Tensor:
     """Gradient of relu_lrn_max_pool2d_forward with respect to x (argmax from the forward
     with need_argmax=True), dense in x's suggested memory format; grad_out and argmax are
     copied to that format if they differ."""
-    torch._check(x.dim() == 4, lambda: f"relu_lrn_max_pool2d_backward: x must be 4-D (N, C, H, W), got {x.dim()}-D")
-    torch._check(
-        argmax.dim() == 4, lambda: f"relu_lrn_max_pool2d_backward: argmax must be 4-D, got shape {tuple(argmax.shape)}"
-    )
-    torch._check(
-        grad_out.shape == argmax.shape,
-        lambda: f"relu_lrn_max_pool2d_backward: grad_out shape {tuple(grad_out.shape)} != argmax shape {tuple(argmax.shape)}",
-    )
-    torch._check(
-        argmax.shape[:2] == x.shape[:2],
-        lambda: f"relu_lrn_max_pool2d_backward: argmax shape {tuple(argmax.shape)} does not match x shape {tuple(x.shape)}",
-    )
-    torch._check(
-        argmax.dtype in (torch.uint8, torch.int32),
-        lambda: f"relu_lrn_max_pool2d_backward: argmax dtype must be uint8 or int32, got {argmax.dtype}",
-    )
-    torch._check(int(size) >= 1, lambda: f"relu_lrn_max_pool2d_backward: size must be >= 1, got {size}")
-    check_pool_window("relu_lrn_max_pool2d_backward", kernel_size, stride, padding, (1, 1))
-    kh, kw = _ints(kernel_size)
-    sh, sw = _ints(stride)
-    ph, pw = _ints(padding)
+    _check_backward_inputs(grad_out, x, argmax, size, kernel_size, stride, padding)
+    window = backward_window_constants(kernel_size, stride, padding)
     n, c, h, w = x.shape
     oh, ow = argmax.shape[2], argmax.shape[3]
-    lo, hi = window_reach(size, c)
+    lrn_args, lrn_constants = lrn_arguments(size, alpha, beta, k, c, x.dtype, backward=True)
 
     memory_format = suggest_memory_format(x)
     x, channels_last = _dense(x, memory_format)
@@ -528,43 +439,12 @@ def relu_lrn_max_pool2d_backward(
     if n_inputs == 0:
         return grad_in
 
-    rows, rows_by_offset = _candidate_loop(kh, sh, 1)
-    cols, cols_by_offset = _candidate_loop(kw, sw, 1)
-    block = _BACKWARD_BLOCK
-    launch(_relu_lrn_max_pool2d_backward_kernel)[(triton.cdiv(n_inputs, block),)](
-        grad_in,
-        grad_out,
-        argmax,
-        x,
-        n_inputs,
-        c,
-        h,
-        w,
-        oh,
-        ow,
-        *_split(k),
-        *_split(alpha / size),
-        *_split(beta),
-        *_split(2.0 * alpha * beta / size),
-        LO=lo,
-        HI=hi,
-        POWER=power_case(beta),
-        KH=kh,
-        KW=kw,
-        SH=sh,
-        SW=sw,
-        PH=ph,
-        PW=pw,
-        ROWS=rows,
-        COLS=cols,
-        ROWS_BY_OFFSET=rows_by_offset,
-        COLS_BY_OFFSET=cols_by_offset,
+    grid, meta = flat_launch(n_inputs, argmax.numel(), _BACKWARD_BLOCK, _NUM_WARPS)
+    launch(_relu_lrn_max_pool2d_backward_kernel)[grid](
+        grad_in, grad_out, argmax, x, n_inputs, c, h, w, oh, ow, *lrn_args,
+        **lrn_constants,
+        **window,
         CHANNELS_LAST=channels_last,
-        FP64=x.dtype == torch.float64,
-        UNROLL=rows * cols <= _MAX_UNROLL,
-        INDEX_64=bool(max(n_inputs, argmax.numel()) + block >= _INT32_LIMIT),
-        BLOCK=block,
-        num_warps=_NUM_WARPS,
-        enable_fp_fusion=False,  # rounding independent of Triton's default
+        **meta,
     )
     return grad_in
