@@ -107,19 +107,10 @@ def _setup_double_backward(ctx, inputs, output):
     ctx.params = tuple(params)
 
 
-_OPS = register(
-    OpDescription(
-        name="max_pool2d",
-        triton_forward=_triton_forward,
-        triton_backward=_triton_backward,
-        fake_forward=_fake_forward,
-        fake_backward=_fake_backward,
-        setup_context=_setup_context,
-        backward=_backward,
-        setup_double_backward=_setup_double_backward,
-        double_backward=_double_backward,
-    )
-)
+_OPS = register(OpDescription(
+    name="max_pool2d", fake_forward=_fake_forward, fake_backward=_fake_backward, setup_context=_setup_context,
+    backward=_backward, setup_double_backward=_setup_double_backward, double_backward=_double_backward,
+    triton_forward=_triton_forward, triton_backward=_triton_backward))
 
 
 # --- public function ----------------------------------------------------------

@@ -81,19 +81,10 @@ def _double_backward(ctx, grad_grad_x):
     return (grad_grad_out, grad_x) + (None,) * len(ctx.params)
 
 
-_OPS = register(
-    OpDescription(
-        name="relu_lrn",
-        triton_forward=_triton_forward,
-        triton_backward=_triton_backward,
-        fake_forward=_fake_forward,
-        fake_backward=_fake_backward,
-        setup_context=_setup_context,
-        backward=_backward,
-        setup_double_backward=_setup_double_backward,
-        double_backward=_double_backward,
-    )
-)
+_OPS = register(OpDescription(
+    name="relu_lrn", fake_forward=_fake_forward, fake_backward=_fake_backward, setup_context=_setup_context,
+    backward=_backward, setup_double_backward=_setup_double_backward, double_backward=_double_backward,
+    triton_forward=_triton_forward, triton_backward=_triton_backward))
 
 
 # --- public functions ---------------------------------------------------------

@@ -92,19 +92,10 @@ def _double_backward(ctx, grad_grad_x):
     return (grad_grad_out, grad_x) + (None,) * 8
 
 
-_OPS = register(
-    OpDescription(
-        name="relu_lrn_max_pool2d",
-        triton_forward=_triton_forward,
-        triton_backward=_triton_backward,
-        fake_forward=_fake_forward,
-        fake_backward=_fake_backward,
-        setup_context=_setup_context,
-        backward=_backward,
-        setup_double_backward=_setup_double_backward,
-        double_backward=_double_backward,
-    )
-)
+_OPS = register(OpDescription(
+    name="relu_lrn_max_pool2d", fake_forward=_fake_forward, fake_backward=_fake_backward, setup_context=_setup_context,
+    backward=_backward, setup_double_backward=_setup_double_backward, double_backward=_double_backward,
+    triton_forward=_triton_forward, triton_backward=_triton_backward))
 
 
 def relu_lrn_max_pool2d(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, kernel_size=3,
