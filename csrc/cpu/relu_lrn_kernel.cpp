@@ -219,8 +219,8 @@ struct BackwardChannelsFirst {
       const int64_t hi = std::min(i + prm.after, C - 1);
       for (int64_t c = lo; c <= hi; ++c) window[c - lo] = sq[c];
       // The conversion buffer is free here: input_grad below has not started.
-      const acc_t* gi = compute_row(g + i * S, buffer.data(), n);
-      gradient_terms_row<kPower>(window.data(), hi - lo + 1, a[i], gi, gp[i], t[i], n, prm);
+      const acc_t* g_row = compute_row(g + i * S, buffer.data(), n);
+      gradient_terms_row<kPower>(window.data(), hi - lo + 1, a[i], g_row, gp[i], t[i], n, prm);
       if (i >= prm.before) input_grad(i - prm.before, dx, n);
     }
     for (int64_t j = std::max<int64_t>(C - prm.before, 0); j < C; ++j) input_grad(j, dx, n);
