@@ -57,6 +57,54 @@ def test_instruction_set_variants_agree_to_float_rounding():
             torch.testing.assert_close(torch.tensor(b), torch.tensor(a), rtol=2e-6, atol=1e-7)
 
 
+U = 2.0**-24  # float32's unit roundoff
+# |p / s^-beta - 1| over normal s, in units of U, for the row functions' s^-0.75
+# and s^-0.5 (docs/math.md, "CPU instruction sets").
+POWER_BOUND = {"base": 6.5, "avx2": 14.5, "avx512": 7.5}
+_FLAGS_NEEDED = {"base": (), "avx2": ("avx2", "fma"), "avx512": ("avx512f", "avx512bw", "avx512dq", "avx512vl")}
+
+# size 1, alpha 1, k 0 give s = a^2, exact for a with 12-bit significands:
+# from below FLT_MIN (subnormal s) to FLT_MAX.
+_POWER_SCRIPT = r"""
+import sys, torch, alexnet_fast
+torch.manual_seed(0)
+significand = torch.randint(2048, 4096, (2003,), dtype=torch.float64)
+a = torch.ldexp(significand, torch.randint(-85, 53, (2003,))).float()
+out = {beta: alexnet_fast.relu_lrn(a.view(1, 1, -1), 1, 1.0, beta, 0.0, backend="cpu").flatten() for beta in (0.75, 0.5)}
+torch.save(dict(a=a, out=out), sys.argv[1])
+"""
+
+
+def _cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.parametrize("isa", ["base", "avx2", "avx512"])
+def test_power_within_documented_bound(isa, tmp_path):
+    lacking = [flag for flag in _FLAGS_NEEDED[isa] if flag not in _cpu_flags()]
+    if lacking:
+        pytest.skip(f"this CPU has no {', '.join(flag.upper() for flag in lacking)}")
+    env = dict(os.environ, ALEXNET_FAST_CPU_ISA=isa)
+    done = subprocess.run([sys.executable, "-c", _POWER_SCRIPT, str(tmp_path / "power.pt")], env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    result = torch.load(tmp_path / "power.pt")
+    a = result["a"]
+    s = a * a
+    normal = s >= torch.finfo(torch.float32).tiny
+    assert normal.any() and (~normal).any()
+    for beta, out in result["out"].items():
+        error = (out.double() / (a.double() * s.double() ** -beta) - 1).abs()
+        worst = error[normal].max().item()
+        assert worst <= (POWER_BOUND[isa] + 1) * U, f"beta={beta}: {worst / U:.2f} U"  # + 1: y = a * p rounds
+        # Subnormal s is not exact; its values must still be finite and positive.
+        assert torch.isfinite(out[~normal]).all() and (out[~normal] > 0).all()
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_lrn_is_bitwise_the_separate_ops(dtype, channels_last):

@@ -254,7 +254,7 @@ AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* argmax)
   }
 }
 
-#if AF_LRN_AVX512
+#if AF_LRN_MULTI_TARGET
 // ---------------------------------------------------------------------------
 // Interior windows of one output row, 16 float outputs per zmm register with
 // a masked tail: one compare pair and two masked moves per window element,
@@ -449,7 +449,7 @@ struct ForwardNCHW {
 
   void pool_interior(const acc_t* rowp, int64_t i_lo, int64_t i_hi, scalar_t* o, index_t* argmax) {
     int64_t ow = ow_a;
-#if AF_LRN_AVX512
+#if AF_LRN_MULTI_TARGET
     if constexpr (std::is_same_v<scalar_t, float>) {
       if (cpu_isa() == CpuIsa::kAvx512 && g.kH * g.kW <= (int64_t(1) << 30)) {
         avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
