@@ -335,12 +335,22 @@ namespace base {
 }  // namespace base
 #undef AF_POOL_SIMD_SECTION
 
+// The pass of the SIMD section that runs (the entry functions record it;
+// their scalar paths record base).
+inline CpuIsa simd_isa() {
+#if AF_POOL_MULTI_TARGET
+  return cpu_isa();
+#else
+  return CpuIsa::kBase;
+#endif
+}
+
 // The function `fn` (a template-id) of the selected pass.
 #if AF_POOL_MULTI_TARGET
-#define AF_SIMD(...)                                     \
-  (cpu_isa() == CpuIsa::kAvx512 ? &avx512::__VA_ARGS__   \
-   : cpu_isa() == CpuIsa::kAvx2 ? &avx2::__VA_ARGS__     \
-                         : &base::__VA_ARGS__)
+#define AF_SIMD(...)                                      \
+  (simd_isa() == CpuIsa::kAvx512 ? &avx512::__VA_ARGS__   \
+   : simd_isa() == CpuIsa::kAvx2 ? &avx2::__VA_ARGS__     \
+                                 : &base::__VA_ARGS__)
 #else
 #define AF_SIMD(...) (&base::__VA_ARGS__)
 #endif
@@ -380,6 +390,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
         if (!channels_last && fast) {
           // NCHW 3x3/s2: one task per (n, c) plane.
+          record_cpu_variant(CpuKernel::kMaxPool2dForward, simd_isa());
           auto k3s2 = [&](auto* ap) {
             using index_t = std::remove_pointer_t<decltype(ap)>;
             auto* kernel = AF_SIMD(fwd_k3s2_planes<scalar_t, index_t>);
@@ -398,6 +409,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
           using index_t = std::remove_pointer_t<decltype(ap)>;
           if (!channels_last) {
             // NCHW, general geometry: one task per (n, c) plane.
+            record_cpu_variant(CpuKernel::kMaxPool2dForward, CpuIsa::kBase);
             const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
             at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
               for (int64_t pl = b; pl < e; ++pl) {
@@ -411,6 +423,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
             });
           } else {
             // NHWC: one task per output row (n, oh).
+            record_cpu_variant(CpuKernel::kMaxPool2dForward, simd_isa());
             auto* kernel = AF_SIMD(fwd_nhwc_rows<scalar_t, index_t>);
             const int64_t grain = std::max<int64_t>(
                 1, 16384 / std::max<int64_t>(1, g.OW * C * g.kH * g.kW));
@@ -472,6 +485,7 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
 #if AF_VECTOR_EXT
         if (!channels_last && fast && !flat) {
           // NCHW 3x3/s2: one task per (n, c) plane.
+          record_cpu_variant(CpuKernel::kMaxPool2dBackward, simd_isa());
           auto* kernel = AF_SIMD(bwd_k3s2_planes<scalar_t>);
           const uint8_t* ap = argmax.const_data_ptr<uint8_t>();
           const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
@@ -487,6 +501,7 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
           using index_t = std::remove_const_t<std::remove_pointer_t<decltype(ap)>>;
           if (!channels_last) {
             // NCHW, general geometry: one task per (n, c) plane.
+            record_cpu_variant(CpuKernel::kMaxPool2dBackward, CpuIsa::kBase);
             const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
             at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
               for (int64_t pl = b; pl < e; ++pl)
@@ -496,6 +511,7 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
             });
           } else {
             // NHWC: one task per input row (n, ih).
+            record_cpu_variant(CpuKernel::kMaxPool2dBackward, simd_isa());
             auto* kernel = AF_SIMD(bwd_nhwc_rows<scalar_t, index_t>);
             const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.W * C));
             at::parallel_for(0, N * g.H, grain, [&](int64_t b, int64_t e) {

@@ -353,6 +353,7 @@ template <typename scalar_t>
 void forward_impl(const at::Tensor& x, at::Tensor& y, const ChannelView& v, int64_t size, double alpha,
                   double beta, double k, bool apply_relu) {
   using acc_t = at::opmath_type<scalar_t>;
+  record_cpu_variant(CpuKernel::kReluLrnForward, lrn::row_isa<acc_t>());
   const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   scalar_t* y_data = y.mutable_data_ptr<scalar_t>();
@@ -384,6 +385,7 @@ template <typename scalar_t>
 void backward_impl(const at::Tensor& g, const at::Tensor& x, at::Tensor& dx, const ChannelView& v, int64_t size,
                    double alpha, double beta, double k, bool apply_relu) {
   using acc_t = at::opmath_type<scalar_t>;
+  record_cpu_variant(CpuKernel::kReluLrnBackward, lrn::row_isa<acc_t>());
   const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   const scalar_t* g_data = g.const_data_ptr<scalar_t>();

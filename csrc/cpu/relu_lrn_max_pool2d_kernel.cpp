@@ -297,6 +297,19 @@ __attribute__((noinline)) void pool_interior_row(const float* rowp, int64_t W, i
 #pragma GCC pop_options
 #endif
 
+// The variant of the forward's pooling: float32 NCHW rows on the avx512
+// interior rows where the CPU has them, everything else (channels-last
+// pooling too) on the SSE2 and scalar base code.
+template <typename scalar_t>
+CpuIsa pooling_isa(bool channels_last, const BatchPoolGeometry& g) {
+#if AF_LRN_MULTI_TARGET
+  if (std::is_same_v<scalar_t, float> && !channels_last && cpu_isa() == CpuIsa::kAvx512 &&
+      g.kH * g.kW <= (int64_t(1) << 30))
+    return CpuIsa::kAvx512;
+#endif
+  return CpuIsa::kBase;
+}
+
 // ---------------------------------------------------------------------------
 // Forward, NCHW
 
@@ -451,7 +464,7 @@ struct ForwardNCHW {
     int64_t ow = ow_a;
 #if AF_LRN_MULTI_TARGET
     if constexpr (std::is_same_v<scalar_t, float>) {
-      if (cpu_isa() == CpuIsa::kAvx512 && g.kH * g.kW <= (int64_t(1) << 30)) {
+      if (pooling_isa<scalar_t>(/*channels_last=*/false, g) == CpuIsa::kAvx512) {
         avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
         return;
       }
@@ -810,6 +823,8 @@ std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Ten
   const int64_t bands = (g.OH + band - 1) / band;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_forward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
+    record_cpu_variant(CpuKernel::kReluLrnMaxPool2dForward, lrn::row_isa<acc_t>());
+    record_cpu_variant(CpuKernel::kReluLrnMaxPool2dForwardPooling, pooling_isa<scalar_t>(channels_last, g));
     const Params<acc_t> prm(lrn_constants(size, g.C, alpha, beta, k));
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
@@ -882,6 +897,7 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
   const int64_t bands = (g.H + band - 1) / band;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
+    record_cpu_variant(CpuKernel::kReluLrnMaxPool2dBackward, lrn::row_isa<acc_t>());
     const Params<acc_t> prm(lrn_constants(size, g.C, alpha, beta, k));
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* grad_out_data = grad_out.const_data_ptr<scalar_t>();
