@@ -7,14 +7,59 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "cpu/cpu_isa.h"
 #include "cpu/output_allocator.h"
 #include "op_schemas.h"
 
+namespace {
+
+// _cpu_variants_used(): a debugging and testing aid, not an op. A dict with,
+// for each CPU kernel (cpu_isa.h's CpuKernel), the variant it ran last
+// ("base", "avx2", "avx512"; None before its first call), and "compiled"
+// (the variants this build has), "supported" (the best the CPU runs) and
+// "selected" (that, capped by ALEXNET_FAST_CPU_ISA).
+PyObject* cpu_variants_used(PyObject*, PyObject*) {
+  using namespace alexnet_fast;
+  PyObject* used = PyDict_New();
+  if (used == nullptr) return nullptr;
+  auto set = [&](const char* key, PyObject* value) {
+    const bool ok = value != nullptr && PyDict_SetItemString(used, key, value) == 0;
+    Py_XDECREF(value);
+    return ok;
+  };
+  auto name = [](const char* variant) {
+    if (variant != nullptr) return PyUnicode_FromString(variant);
+    Py_RETURN_NONE;
+  };
+  bool ok = true;
+  for (int kernel = 0; kernel < static_cast<int>(CpuKernel::kCount); ++kernel)
+    ok = ok && set(kCpuKernelNames[kernel], name(last_cpu_variant(static_cast<CpuKernel>(kernel))));
+#if AF_MULTI_TARGET
+  ok = ok && set("compiled", Py_BuildValue("[sss]", "base", "avx2", "avx512"));
+#else
+  ok = ok && set("compiled", Py_BuildValue("[s]", "base"));
+#endif
+  ok = ok && set("supported", name(cpu_isa_name(supported_cpu_isa())));
+  ok = ok && set("selected", name(cpu_isa_name(cpu_isa())));
+  if (!ok) {
+    Py_DECREF(used);
+    return nullptr;
+  }
+  return used;
+}
+
+PyMethodDef module_methods[] = {
+    {"_cpu_variants_used", cpu_variants_used, METH_NOARGS,
+     "The instruction-set variant each CPU kernel ran last, and the compiled, supported and selected ones."},
+    {nullptr, nullptr, 0, nullptr}};
+
+}  // namespace
+
 extern "C" {
 // Importing `alexnet_fast._C` loads this library, which runs the static
-// registrations below; the module itself is empty.
+// registrations below; the module holds only the _cpu_variants_used aid.
 PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, module_methods};
   return PyModule_Create(&module_def);
 }
 }

@@ -14,23 +14,26 @@
 // carry a NaN or inf into every later channel). Every function below
 // processes one row; the callers own the layouts and the buffers.
 //
-// Instruction sets (cpu_isa.h). The row functions are compiled twice, from
-// lrn_rows_simd.h:
+// Instruction sets (cpu_isa.h). The row functions are compiled three times,
+// from lrn_rows_simd.h (error bounds and their derivation: docs/math.md, "CPU
+// instruction sets"; u = 2^-24):
 //   base    SSE2 (every x86-64 CPU) and scalar code; IEEE division and square
 //           roots, correctly rounded: s^-0.75 = sqrt(1/s) * sqrt(sqrt(1/s)),
-//           within 3 ulp of the exact power. Three divider operations per
+//           within 4.25u of the exact power. Three divider operations per
 //           element, whose throughput per element does not grow with the
 //           vector width: they bound the kernel.
-//   avx512  16 float lanes, masked row tails, and s^-1/2 from the 14-bit
-//           reciprocal square root estimate plus one Newton step (within
-//           ~1 ulp) instead of the divider: s^-0.75 = q * (q * q^-1/2) with
-//           q = s^-1/2, within ~5 ulp; 1/s = q * q for the backward pass.
-//           About 2.5x the base forward throughput on a Sapphire Rapids core.
-// Float rows (float, half and bfloat16 tensors) take the avx512 functions on
-// CPUs that have AVX-512, double rows always the base ones. Within a process
-// every element of every row goes through the same function, so the values
-// do not depend on the layout, the tile or the lane; across CPUs float
-// results may differ in the last bits.
+//   avx2    AVX2 and FMA: 8 float lanes, masked row tails, and s^-1/2 from
+//           the 12-bit reciprocal square root estimate plus one Newton step
+//           (within 4.9u) instead of the divider: s^-0.75 = q * (q * q^-1/2)
+//           with q = s^-1/2, within 14.5u; 1/s = q * q for the backward pass.
+//   avx512  the same with 16 float lanes and the 14-bit estimate: s^-1/2
+//           within 1.6u, s^-0.75 within 6u (for s >= 2^-125). About 2.5x the
+//           base forward throughput on a Sapphire Rapids core.
+// Float rows (float, half and bfloat16 tensors) take the widest variant the
+// CPU has (and ALEXNET_FAST_CPU_ISA allows), double rows always the base ones.
+// Within a process every element of every row goes through the same
+// function, so the values do not depend on the layout, the tile or the lane;
+// across CPUs float results may differ in the last bits.
 #pragma once
 
 #include <c10/macros/Macros.h>
@@ -51,9 +54,9 @@
 
 #if AF_MULTI_TARGET
 #include <immintrin.h>
-#define AF_LRN_AVX512 1
+#define AF_LRN_MULTI_TARGET 1
 #else
-#define AF_LRN_AVX512 0
+#define AF_LRN_MULTI_TARGET 0
 #endif
 
 namespace alexnet_fast::lrn {
@@ -135,8 +138,8 @@ inline void prefetch_row(const T* row, int64_t n) {
 // by itself (std::sqrt may set errno; `x <= 0 ? 0 : y` becomes a branch under
 // -ftrapping-math). Both types do the same correctly rounded operations, so a
 // value does not depend on the lane that computed it. `load` and `broadcast`
-// are called through a value (v.load(p)): the avx512 type carries its tail
-// mask there.
+// are called through a value (v.load(p)): the avx2 and avx512 types carry
+// their tail mask there.
 
 template <typename T>
 struct Scalar {
@@ -262,7 +265,7 @@ C10_ALWAYS_INLINE void neg_pow(V s, T beta, V& p, V& inv) {
 
 }  // namespace base
 
-#if AF_LRN_AVX512
+#if AF_LRN_MULTI_TARGET
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma")
 namespace avx512 {
@@ -299,8 +302,9 @@ C10_ALWAYS_INLINE void vectorized_loop(int64_t n, const Body& body) {
   if (t < n) body(Zmm{_mm512_setzero_ps(), static_cast<__mmask16>((1u << (n - t)) - 1)}, t);
 }
 
-// x^-1/2 within about 1 ulp: the 14-bit estimate q0 (relative error below
-// 2^-14) and one Newton step written as a small correction of q0,
+// x^-1/2 within 1.6 * 2^-24 of the exact value for s >= 2^-125
+// (docs/math.md): the 14-bit estimate q0 (relative error below 2^-14) and
+// one Newton step written as a small correction of q0,
 // q = q0 + q0 (1/2 - ((x/2) q0) q0), so that its rounding stays below an ulp.
 // ((x/2) q0) q0 and not (x/2) q0^2: q0^2 overflows for a subnormal x.
 // At x = 0 and x = inf the estimate is exact (inf, 0) while the step gives
@@ -313,35 +317,18 @@ C10_ALWAYS_INLINE __m512 rsqrt(__m512 x) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), q, q0);
 }
 
-// p = s^-beta and inv = 1/s without the divider (beta = 0.75, 0.5): see the
-// header comment. At s = 0 (inf) and s = inf (0), q * (q * q^-1/2) is
-// 0 * inf: there p = q, the limit.
-template <Power kPower>
-C10_ALWAYS_INLINE void neg_pow(Zmm s, float beta, Zmm& p, Zmm& inv) {
-  if constexpr (kPower == Power::kZero) {
-    p = {_mm512_set1_ps(1.0f), s.m};
-    inv = {_mm512_div_ps(_mm512_set1_ps(1.0f), s.v), s.m};
-  } else if constexpr (kPower == Power::kThreeQuarters || kPower == Power::kHalf) {
-    const __m512 q = rsqrt(s.v);
-    inv = {_mm512_mul_ps(q, q), s.m};
-    if constexpr (kPower == Power::kHalf) {
-      p = {q, s.m};
-    } else {
-      const __m512 pq = _mm512_mul_ps(q, _mm512_mul_ps(q, rsqrt(q)));
-      p = {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(pq, pq, _CMP_UNORD_Q), pq, q), s.m};
-    }
-  } else {
-    inv = {_mm512_div_ps(_mm512_set1_ps(1.0f), s.v), s.m};
-    if constexpr (kPower == Power::kOne) {
-      p = inv;
-    } else {
-      alignas(64) float lanes[16];
-      _mm512_store_ps(lanes, s.v);
-      for (float& lane : lanes) lane = std::pow(lane, -beta);
-      p = {_mm512_load_ps(lanes), s.m};
-    }
-  }
+C10_ALWAYS_INLINE Zmm rsqrt(Zmm x) { return {rsqrt(x.v), x.m}; }
+C10_ALWAYS_INLINE Zmm nan_to(Zmm v, Zmm other) {
+  return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q), v.v, other.v), v.m};
 }
+C10_ALWAYS_INLINE Zmm pow(Zmm a, float e) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, a.v);
+  for (float& lane : lanes) lane = std::pow(lane, e);
+  return {_mm512_load_ps(lanes), a.m};
+}
+
+#include "lrn_rows_rsqrt.h"
 
 #define AF_LRN_ROW __attribute__((noinline)) inline
 #include "lrn_rows_simd.h"
@@ -351,25 +338,120 @@ C10_ALWAYS_INLINE void neg_pow(Zmm s, float beta, Zmm& p, Zmm& inv) {
 #pragma GCC pop_options
 #endif
 
-// ---------------------------------------------------------------------------
-// The entry points: float rows on the avx512 functions where the CPU has
-// them, everything else on the base ones.
+#if AF_LRN_MULTI_TARGET
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
 
-template <typename T>
-C10_ALWAYS_INLINE bool use_avx512() {
-#if AF_LRN_AVX512
-  if constexpr (std::is_same_v<T, float>) return cpu_isa() == CpuIsa::kAvx512;
-#endif
-  return false;
+// One ymm register of floats. The row's last, partial register is a
+// Ymm<true>: its loads read only the lanes of `m` (zeros elsewhere, and no
+// access to the memory of the others), its stores write only those. Full
+// registers use plain loads and stores. The arithmetic runs on all 8 lanes.
+template <bool kMasked>
+struct Ymm {
+  static constexpr int64_t kWidth = 8;
+  __m256 v;
+  __m256i m;  // all ones in the lanes of the row; read only when kMasked
+
+  C10_ALWAYS_INLINE Ymm load(const float* p) const {
+    if constexpr (kMasked) return {_mm256_maskload_ps(p, m), m};
+    return {_mm256_loadu_ps(p), m};
+  }
+  C10_ALWAYS_INLINE Ymm broadcast(float x) const { return {_mm256_set1_ps(x), m}; }
+  C10_ALWAYS_INLINE void store(float* p) const {
+    if constexpr (kMasked) {
+      _mm256_maskstore_ps(p, m, v);
+    } else {
+      _mm256_storeu_ps(p, v);
+    }
+  }
+
+  friend C10_ALWAYS_INLINE Ymm operator+(Ymm a, Ymm b) { return {_mm256_add_ps(a.v, b.v), a.m}; }
+  friend C10_ALWAYS_INLINE Ymm operator-(Ymm a, Ymm b) { return {_mm256_sub_ps(a.v, b.v), a.m}; }
+  friend C10_ALWAYS_INLINE Ymm operator*(Ymm a, Ymm b) { return {_mm256_mul_ps(a.v, b.v), a.m}; }
+  friend C10_ALWAYS_INLINE Ymm operator/(Ymm a, Ymm b) { return {_mm256_div_ps(a.v, b.v), a.m}; }
+  friend C10_ALWAYS_INLINE Ymm zero_unless_positive(Ymm x, Ymm value) {
+    // LE_OQ is false for NaN, which keeps the value.
+    return {_mm256_andnot_ps(_mm256_cmp_ps(x.v, _mm256_setzero_ps(), _CMP_LE_OQ), value.v), x.m};
+  }
+  friend C10_ALWAYS_INLINE Ymm nan_to(Ymm v, Ymm other) {
+    return {_mm256_blendv_ps(v.v, other.v, _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q)), v.m};
+  }
+  friend C10_ALWAYS_INLINE Ymm pow(Ymm a, float e) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, a.v);
+    for (float& lane : lanes) lane = std::pow(lane, e);
+    return {_mm256_load_ps(lanes), a.m};
+  }
+
+  // x^-1/2 within 4.9 * 2^-24 of the exact value for normal x (docs/math.md):
+  // the 12-bit estimate q0 (relative error at most 1.5 * 2^-12) and one
+  // Newton step written as a small correction of q0,
+  // q = q0 + q0 (1/2 - (x q0)(q0 / 2)): x q0 (about x^1/2) and q0 / 2 (exact)
+  // neither over- nor underflow. At x = 0 and x = inf the estimate is exact
+  // (inf, 0) while the step gives NaN (0 * inf): there keep q0. A negative or
+  // NaN x gives NaN. The estimate reads a subnormal x as 0 (inf): such an s
+  // (k below FLT_MIN) makes the row's value inf or NaN, which the wide-range
+  // repair below the entry points recomputes.
+  friend C10_ALWAYS_INLINE Ymm rsqrt(Ymm x) {
+    const __m256 q0 = _mm256_rsqrt_ps(x.v);
+    const __m256 r =
+        _mm256_fnmadd_ps(_mm256_mul_ps(x.v, q0), _mm256_mul_ps(q0, _mm256_set1_ps(0.5f)), _mm256_set1_ps(0.5f));
+    return nan_to(Ymm{_mm256_fmadd_ps(q0, r, q0), x.m}, Ymm{q0, x.m});
+  }
+};
+
+// body(Ymm, t) over [0, n): full registers, then one masked register.
+template <typename T, typename Body>
+C10_ALWAYS_INLINE void vectorized_loop(int64_t n, const Body& body) {
+  static_assert(std::is_same_v<T, float>, "the avx2 rows are float rows");
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) body(Ymm<false>{_mm256_setzero_ps(), _mm256_setzero_si256()}, t);
+  if (t < n) {
+    // Lane i is in the row where i < n - t.
+    const __m256i in_row =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - t)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    body(Ymm<true>{_mm256_setzero_ps(), in_row}, t);
+  }
 }
 
-#if AF_LRN_AVX512
-#define AF_LRN_DISPATCH(fn, ...)                                   \
-  do {                                                             \
-    if (use_avx512<T>()) {                                         \
-      if constexpr (std::is_same_v<T, float>) return avx512::fn(__VA_ARGS__); \
-    }                                                              \
-    return base::fn(__VA_ARGS__);                                  \
+#include "lrn_rows_rsqrt.h"
+
+#define AF_LRN_ROW __attribute__((noinline)) inline
+#include "lrn_rows_simd.h"
+#undef AF_LRN_ROW
+
+}  // namespace avx2
+#pragma GCC pop_options
+#endif
+
+// ---------------------------------------------------------------------------
+// The entry points: float rows on the widest variant the CPU has (and the
+// cap allows), everything else on the base functions.
+
+// The variant the row functions for T run (the entry functions record it).
+template <typename T>
+C10_ALWAYS_INLINE CpuIsa row_isa() {
+#if AF_LRN_MULTI_TARGET
+  if constexpr (std::is_same_v<T, float>) return cpu_isa();
+#endif
+  return CpuIsa::kBase;
+}
+
+#if AF_LRN_MULTI_TARGET
+#define AF_LRN_DISPATCH(fn, ...)                                      \
+  do {                                                                \
+    if constexpr (std::is_same_v<T, float>) {                         \
+      switch (row_isa<T>()) {                                         \
+        case CpuIsa::kAvx512:                                         \
+          return avx512::fn(__VA_ARGS__);                             \
+        case CpuIsa::kAvx2:                                           \
+          return avx2::fn(__VA_ARGS__);                               \
+        case CpuIsa::kBase:                                           \
+          break;                                                      \
+      }                                                               \
+    }                                                                 \
+    return base::fn(__VA_ARGS__);                                     \
   } while (0)
 #else
 #define AF_LRN_DISPATCH(fn, ...) return base::fn(__VA_ARGS__)

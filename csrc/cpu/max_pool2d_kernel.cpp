@@ -148,13 +148,15 @@ AF_INLINE int64_t div_floor(int64_t a, int64_t b) {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-struct Geom {
+// The pooling window and the sizes of one input plane (H, W) and its pooled
+// output (OH, OW).
+struct PoolPlaneGeometry {
   int64_t kH, kW, sH, sW, pH, pW, dH, dW;
   int64_t H, W, OH, OW;
 };
 
-Geom make_geom(const PoolWindow& w, int64_t H, int64_t W, std::pair<int64_t, int64_t> pooled) {
-  return Geom{w.kH, w.kW, w.sH, w.sW, w.pH, w.pW, w.dH, w.dW, H, W, pooled.first, pooled.second};
+PoolPlaneGeometry make_pool_plane_geometry(const PoolWindow& w, int64_t H, int64_t W, std::pair<int64_t, int64_t> pooled) {
+  return PoolPlaneGeometry{w.kH, w.kW, w.sH, w.sW, w.pH, w.pW, w.dH, w.dW, H, W, pooled.first, pooled.second};
 }
 
 // The in-bounds range [lo, hi) of window offsets i for the window starting at
@@ -169,7 +171,7 @@ AF_INLINE void window_range(int64_t start, int64_t k, int64_t d, int64_t n,
 // One window, any geometry, scalar: exactly PyTorch's loop. `in` is the
 // plane, element (ih, iw) at in[(ih*W + iw) * cs] (cs = 1 for NCHW).
 template <typename scalar_t>
-AF_INLINE void window_generic(const scalar_t* in, int64_t cs, const Geom& g,
+AF_INLINE void window_generic(const scalar_t* in, int64_t cs, const PoolPlaneGeometry& g,
                               int64_t oh, int64_t ow, acc_t<scalar_t>& maxval,
                               int32_t& maxpos) {
   const int64_t ih0 = oh * g.sH - g.pH, iw0 = ow * g.sW - g.pW;
@@ -196,7 +198,7 @@ AF_INLINE void window_generic(const scalar_t* in, int64_t cs, const Geom& g,
 // (ih0, iw0): the position p = i * kW + j inside the window (uint8, int32), or,
 // for int64, PyTorch's flat index of the winning input element in its plane.
 template <typename index_t>
-AF_INLINE index_t encode_argmax(int64_t p, int64_t ih0, int64_t iw0, const Geom& g) {
+AF_INLINE index_t encode_argmax(int64_t p, int64_t ih0, int64_t iw0, const PoolPlaneGeometry& g) {
   if constexpr (std::is_same<index_t, int64_t>::value) {
     return (ih0 + (p / g.kW) * g.dH) * g.W + iw0 + (p % g.kW) * g.dW;
   } else {
@@ -207,7 +209,7 @@ AF_INLINE index_t encode_argmax(int64_t p, int64_t ih0, int64_t iw0, const Geom&
 // The argmax value that routes a window's gradient to input (ih, iw), tap
 // (i, j) of that window: the inverse of encode_argmax.
 template <typename index_t>
-AF_INLINE int64_t argmax_code(int64_t i, int64_t j, int64_t ih, int64_t iw, const Geom& g) {
+AF_INLINE int64_t argmax_code(int64_t i, int64_t j, int64_t ih, int64_t iw, const PoolPlaneGeometry& g) {
   if constexpr (std::is_same<index_t, int64_t>::value) {
     return ih * g.W + iw;
   } else {
@@ -218,8 +220,8 @@ AF_INLINE int64_t argmax_code(int64_t i, int64_t j, int64_t ih, int64_t iw, cons
 // ---------------------------------------------------------------------------
 // Forward, NCHW, general geometry: one plane, scalar, PyTorch's loop.
 template <typename scalar_t, typename index_t, bool kArg>
-void fwd_nchw_generic_plane(const scalar_t* in, scalar_t* out, index_t* am,
-                            const Geom& g) {
+void fwd_nchw_generic_plane(const scalar_t* in, scalar_t* out, index_t* argmax,
+                            const PoolPlaneGeometry& g) {
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     for (int64_t ow = 0; ow < g.OW; ++ow) {
       acc_t<scalar_t> m;
@@ -229,7 +231,7 @@ void fwd_nchw_generic_plane(const scalar_t* in, scalar_t* out, index_t* am,
         return in + (oh * g.sH - g.pH + (p / g.kW) * g.dH) * g.W +
                ow * g.sW - g.pW + (p % g.kW) * g.dW;
       });
-      if (kArg) am[oh * g.OW + ow] = encode_argmax<index_t>(p, oh * g.sH - g.pH, ow * g.sW - g.pW, g);
+      if (kArg) argmax[oh * g.OW + ow] = encode_argmax<index_t>(p, oh * g.sH - g.pH, ow * g.sW - g.pW, g);
     }
   }
 }
@@ -266,8 +268,8 @@ Taps make_taps(int64_t n, int64_t O, int64_t k, int64_t s, int64_t p,
 
 // Backward, NCHW, general geometry: one plane, one element at a time.
 template <typename scalar_t, typename index_t>
-void bwd_nchw_generic_plane(const scalar_t* go, const index_t* am,
-                            scalar_t* gi, const Geom& g, const Taps& rt,
+void bwd_nchw_generic_plane(const scalar_t* grad_out, const index_t* argmax,
+                            scalar_t* grad_in, const PoolPlaneGeometry& g, const Taps& rt,
                             const Taps& ct) {
   using acc = acc_t<scalar_t>;
   for (int64_t ih = 0; ih < g.H; ++ih) {
@@ -277,11 +279,11 @@ void bwd_nchw_generic_plane(const scalar_t* go, const index_t* am,
         const int64_t row = rt.o[a] * g.OW;
         for (int64_t b = ct.start[iw]; b < ct.start[iw + 1]; ++b) {
           const int64_t idx = row + ct.o[b];
-          if (static_cast<int64_t>(am[idx]) == argmax_code<index_t>(rt.t[a], ct.t[b], ih, iw, g))
-            s += static_cast<acc>(go[idx]);
+          if (static_cast<int64_t>(argmax[idx]) == argmax_code<index_t>(rt.t[a], ct.t[b], ih, iw, g))
+            s += static_cast<acc>(grad_out[idx]);
         }
       }
-      gi[ih * g.W + iw] = static_cast<scalar_t>(s);
+      grad_in[ih * g.W + iw] = static_cast<scalar_t>(s);
     }
   }
 }
@@ -290,7 +292,7 @@ void bwd_nchw_generic_plane(const scalar_t* go, const index_t* am,
 // Output rows per band of the NCHW 3x3/stride-2 forward: its scratch holds
 // 2 band + 1 folded input rows and band rows of positions (about 20 bytes per
 // output column and row); 256 KB keeps it in L2 and bounds it for any plane.
-inline int64_t k3s2_band_rows(const Geom& g) {
+inline int64_t k3s2_band_rows(const PoolPlaneGeometry& g) {
   constexpr int64_t kScratchBytes = 256 * 1024;
   return std::max<int64_t>(1, std::min<int64_t>(g.OH, kScratchBytes / (20 * std::max<int64_t>(1, g.OW))));
 }
@@ -333,12 +335,22 @@ namespace base {
 }  // namespace base
 #undef AF_POOL_SIMD_SECTION
 
+// The pass of the SIMD section that runs (the entry functions record it;
+// their scalar paths record base).
+inline CpuIsa simd_isa() {
+#if AF_POOL_MULTI_TARGET
+  return cpu_isa();
+#else
+  return CpuIsa::kBase;
+#endif
+}
+
 // The function `fn` (a template-id) of the selected pass.
 #if AF_POOL_MULTI_TARGET
-#define AF_SIMD(...)                                     \
-  (cpu_isa() == CpuIsa::kAvx512 ? &avx512::__VA_ARGS__   \
-   : cpu_isa() == CpuIsa::kAvx2 ? &avx2::__VA_ARGS__     \
-                         : &base::__VA_ARGS__)
+#define AF_SIMD(...)                                      \
+  (simd_isa() == CpuIsa::kAvx512 ? &avx512::__VA_ARGS__   \
+   : simd_isa() == CpuIsa::kAvx2 ? &avx2::__VA_ARGS__     \
+                                 : &base::__VA_ARGS__)
 #else
 #define AF_SIMD(...) (&base::__VA_ARGS__)
 #endif
@@ -355,19 +367,19 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
               "max_pool2d_forward: x must have H, W >= 1, got x.shape=", x_in.sizes());
   const char* op = "max_pool2d_forward";
   const PoolWindow w = check_pool_window(op, kernel_size, stride, padding, dilation);
-  const Geom g = make_geom(w, x_in.size(2), x_in.size(3), pooled_size(op, x_in.size(2), x_in.size(3), w, ceil_mode));
+  const PoolPlaneGeometry g = make_pool_plane_geometry(w, x_in.size(2), x_in.size(3), pooled_size(op, x_in.size(2), x_in.size(3), w, ceil_mode));
   const int64_t N = x_in.size(0), C = x_in.size(1);
   const bool wide = w.position_dtype() == at::kInt;  // argmax int32 instead of uint8
   const auto idx_dtype = flat_indices ? at::kLong : w.position_dtype();
 
-  bool cl = false;
-  const at::Tensor x = dense_4d(x_in, cl);
-  const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  bool channels_last = false;
+  const at::Tensor x = dense_4d(x_in, channels_last);
+  const auto fmt = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   at::Tensor out = empty_output({N, C, g.OH, g.OW}, x.options(), fmt);
-  at::Tensor am = need_argmax
+  at::Tensor argmax = need_argmax
       ? empty_output({N, C, g.OH, g.OW}, x.options().dtype(idx_dtype), fmt)
       : at::empty({0}, x.options().dtype(at::kByte));
-  if (out.numel() == 0) return {out, am};
+  if (out.numel() == 0) return {out, argmax};
 
   const bool fast = g.kH == 3 && g.kW == 3 && g.sH == 2 && g.sW == 2 &&
                     g.dH == 1 && g.dW == 1;  // padding <= 1 by the checks
@@ -376,8 +388,9 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
         const scalar_t* xp = x.const_data_ptr<scalar_t>();
         scalar_t* op = out.mutable_data_ptr<scalar_t>();
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-        if (!cl && fast) {
+        if (!channels_last && fast) {
           // NCHW 3x3/s2: one task per (n, c) plane.
+          record_cpu_variant(CpuKernel::kMaxPool2dForward, simd_isa());
           auto k3s2 = [&](auto* ap) {
             using index_t = std::remove_pointer_t<decltype(ap)>;
             auto* kernel = AF_SIMD(fwd_k3s2_planes<scalar_t, index_t>);
@@ -387,15 +400,16 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
             });
           };
           if (flat_indices && need_argmax)
-            k3s2(am.mutable_data_ptr<int64_t>());
+            k3s2(argmax.mutable_data_ptr<int64_t>());
           else
-            k3s2(need_argmax ? am.mutable_data_ptr<uint8_t>() : (uint8_t*)nullptr);
+            k3s2(need_argmax ? argmax.mutable_data_ptr<uint8_t>() : (uint8_t*)nullptr);
           return;
         }
         auto run = [&](auto* ap) {
           using index_t = std::remove_pointer_t<decltype(ap)>;
-          if (!cl) {
+          if (!channels_last) {
             // NCHW, general geometry: one task per (n, c) plane.
+            record_cpu_variant(CpuKernel::kMaxPool2dForward, CpuIsa::kBase);
             const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
             at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
               for (int64_t pl = b; pl < e; ++pl) {
@@ -409,6 +423,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
             });
           } else {
             // NHWC: one task per output row (n, oh).
+            record_cpu_variant(CpuKernel::kMaxPool2dForward, simd_isa());
             auto* kernel = AF_SIMD(fwd_nhwc_rows<scalar_t, index_t>);
             const int64_t grain = std::max<int64_t>(
                 1, 16384 / std::max<int64_t>(1, g.OW * C * g.kH * g.kW));
@@ -418,13 +433,13 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(
           }
         };
         if (flat_indices && need_argmax)
-          run(am.mutable_data_ptr<int64_t>());
+          run(argmax.mutable_data_ptr<int64_t>());
         else if (wide)
-          run(need_argmax ? am.mutable_data_ptr<int32_t>() : (int32_t*)nullptr);
+          run(need_argmax ? argmax.mutable_data_ptr<int32_t>() : (int32_t*)nullptr);
         else
-          run(need_argmax ? am.mutable_data_ptr<uint8_t>() : (uint8_t*)nullptr);
+          run(need_argmax ? argmax.mutable_data_ptr<uint8_t>() : (uint8_t*)nullptr);
       });
-  return {out, am};
+  return {out, argmax};
 }
 
 at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
@@ -446,35 +461,36 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
   // The kernels size their scratch from (OH, OW) and walk (H, W): they must
   // agree (the forward's output size, floor or ceil mode).
   check_pooled_size(op, input_height, input_width, argmax_in.size(2), argmax_in.size(3), w);
-  const Geom g = make_geom(w, input_height, input_width, {argmax_in.size(2), argmax_in.size(3)});
+  const PoolPlaneGeometry g = make_pool_plane_geometry(w, input_height, input_width, {argmax_in.size(2), argmax_in.size(3)});
   const bool wide = w.position_dtype() == at::kInt;
   const bool flat = check_argmax_dtype(op, argmax_in, w);  // PyTorch's flat indices
   const int64_t N = argmax_in.size(0), C = argmax_in.size(1);
 
-  bool cl = false;
-  const at::Tensor am = dense_4d(argmax_in, cl);
-  const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  bool channels_last = false;
+  const at::Tensor argmax = dense_4d(argmax_in, channels_last);
+  const auto fmt = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   // grad_out laid out like argmax (the kernels index both with one offset).
-  const at::Tensor go = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
-  if (N * C == 0) return at::empty({N, C, g.H, g.W}, go.options().memory_format(fmt));
-  if (am.numel() == 0) return at::zeros({N, C, g.H, g.W}, go.options().memory_format(fmt));
-  at::Tensor gi = empty_output({N, C, g.H, g.W}, go.options(), fmt);
+  const at::Tensor grad_out = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
+  if (N * C == 0) return at::empty({N, C, g.H, g.W}, grad_out.options().memory_format(fmt));
+  if (argmax.numel() == 0) return at::zeros({N, C, g.H, g.W}, grad_out.options().memory_format(fmt));
+  at::Tensor grad_in = empty_output({N, C, g.H, g.W}, grad_out.options(), fmt);
 
   const bool fast = g.kH == 3 && g.kW == 3 && g.sH == 2 && g.sW == 2 &&
                     g.dH == 1 && g.dW == 1;
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, go.scalar_type(), "max_pool2d_backward_cpu", [&] {
-        const scalar_t* gop = go.const_data_ptr<scalar_t>();
-        scalar_t* gip = gi.mutable_data_ptr<scalar_t>();
+      at::kHalf, at::kBFloat16, grad_out.scalar_type(), "max_pool2d_backward_cpu", [&] {
+        const scalar_t* grad_out_data = grad_out.const_data_ptr<scalar_t>();
+        scalar_t* grad_in_data = grad_in.mutable_data_ptr<scalar_t>();
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
 #if AF_VECTOR_EXT
-        if (!cl && fast && !flat) {
+        if (!channels_last && fast && !flat) {
           // NCHW 3x3/s2: one task per (n, c) plane.
+          record_cpu_variant(CpuKernel::kMaxPool2dBackward, simd_isa());
           auto* kernel = AF_SIMD(bwd_k3s2_planes<scalar_t>);
-          const uint8_t* ap = am.const_data_ptr<uint8_t>();
+          const uint8_t* ap = argmax.const_data_ptr<uint8_t>();
           const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
           at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
-            kernel(gop, ap, gip, g, b, e);
+            kernel(grad_out_data, ap, grad_in_data, g, b, e);
           });
           return;
         }
@@ -483,32 +499,34 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_out_in,
         const Taps ct = make_taps(g.W, g.OW, g.kW, g.sW, g.pW, g.dW);
         auto run = [&](const auto* ap) {
           using index_t = std::remove_const_t<std::remove_pointer_t<decltype(ap)>>;
-          if (!cl) {
+          if (!channels_last) {
             // NCHW, general geometry: one task per (n, c) plane.
+            record_cpu_variant(CpuKernel::kMaxPool2dBackward, CpuIsa::kBase);
             const int64_t grain = std::max<int64_t>(1, 16384 / in_plane);
             at::parallel_for(0, N * C, grain, [&](int64_t b, int64_t e) {
               for (int64_t pl = b; pl < e; ++pl)
                 bwd_nchw_generic_plane<scalar_t, index_t>(
-                    gop + pl * out_plane, ap + pl * out_plane,
-                    gip + pl * in_plane, g, rt, ct);
+                    grad_out_data + pl * out_plane, ap + pl * out_plane,
+                    grad_in_data + pl * in_plane, g, rt, ct);
             });
           } else {
             // NHWC: one task per input row (n, ih).
+            record_cpu_variant(CpuKernel::kMaxPool2dBackward, simd_isa());
             auto* kernel = AF_SIMD(bwd_nhwc_rows<scalar_t, index_t>);
             const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.W * C));
             at::parallel_for(0, N * g.H, grain, [&](int64_t b, int64_t e) {
-              kernel(gop, ap, gip, g, C, rt, ct, b, e);
+              kernel(grad_out_data, ap, grad_in_data, g, C, rt, ct, b, e);
             });
           }
         };
         if (flat)
-          run(am.const_data_ptr<int64_t>());
+          run(argmax.const_data_ptr<int64_t>());
         else if (wide)
-          run(am.const_data_ptr<int32_t>());
+          run(argmax.const_data_ptr<int32_t>());
         else
-          run(am.const_data_ptr<uint8_t>());
+          run(argmax.const_data_ptr<uint8_t>());
       });
-  return gi;
+  return grad_in;
 }
 
 TORCH_LIBRARY_IMPL(alexnet_fast, CPU, m) {
@@ -718,8 +736,8 @@ struct Vec {
 template <typename scalar_t, typename index_t, bool kArg, int kBytes>
 AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
                                         scalar_t* __restrict out,
-                                        index_t* __restrict am,
-                                        const Geom& g, int64_t oh_begin,
+                                        index_t* __restrict argmax,
+                                        const PoolPlaneGeometry& g, int64_t oh_begin,
                                         int64_t oh_end,
                                         acc_t<scalar_t>* __restrict hv,
                                         pos_t<acc_t<scalar_t>>* __restrict hp,
@@ -922,13 +940,13 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
       for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
         const pos* a = pt + (oh - oh_begin) * OW;
         for (int64_t ow = 0; ow < OW; ++ow)
-          am[oh * OW + ow] = (2 * oh - pH + a[ow] / 3) * W + 2 * ow - pW + a[ow] % 3;
+          argmax[oh * OW + ow] = (2 * oh - pH + a[ow] / 3) * W + 2 * ow - pW + a[ow] % 3;
       }
     } else {
       // Narrow the positions (0..8) to uint8: a plain loop the compiler
       // vectorises with packs.
       const int64_t n = (oh_end - oh_begin) * OW;
-      for (int64_t i = 0; i < n; ++i) am[oh_begin * OW + i] = static_cast<index_t>(pt[i]);
+      for (int64_t i = 0; i < n; ++i) argmax[oh_begin * OW + i] = static_cast<index_t>(pt[i]);
     }
   }
 }
@@ -943,7 +961,7 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
 template <int kB, typename scalar_t, typename index_t, bool kArg>
 AF_INLINE void fwd_nhwc_block(const scalar_t* __restrict in_n,
                               scalar_t* __restrict o,
-                              index_t* __restrict a, const Geom& g,
+                              index_t* __restrict a, const PoolPlaneGeometry& g,
                               int64_t C, int64_t c0, int64_t n_rt, int64_t ih0,
                               int64_t iw0, int64_t i_lo, int64_t i_hi,
                               int64_t j_lo, int64_t j_hi) {
@@ -985,7 +1003,7 @@ AF_INLINE void fwd_nhwc_block(const scalar_t* __restrict in_n,
 
 template <typename scalar_t, typename index_t, bool kArg>
 AF_INLINE void fwd_nhwc_row_impl(const scalar_t* in_n, scalar_t* out_row,
-                                 index_t* am_row, const Geom& g, int64_t C,
+                                 index_t* argmax_row, const PoolPlaneGeometry& g, int64_t C,
                                  int64_t oh) {
   // Channel block: 32 floats (4 AVX2 vectors of state + 4 of positions).
   constexpr int kB = std::is_same<scalar_t, double>::value ? 16 : 32;
@@ -997,7 +1015,7 @@ AF_INLINE void fwd_nhwc_row_impl(const scalar_t* in_n, scalar_t* out_row,
     int64_t j_lo, j_hi;
     window_range(iw0, g.kW, g.dW, g.W, j_lo, j_hi);
     scalar_t* o = out_row + ow * C;
-    index_t* a = kArg ? am_row + ow * C : nullptr;
+    index_t* a = kArg ? argmax_row + ow * C : nullptr;
     if (i_lo >= i_hi || j_lo >= j_hi) {
       // A window without any in-bounds element (possible with dilation,
       // e.g. H=2, k=2, d=3, pad=1): PyTorch outputs -inf and the position of
@@ -1042,10 +1060,10 @@ AF_INLINE void fwd_nhwc_row_impl(const scalar_t* in_n, scalar_t* out_row,
 // 2 * Qv row buffer.
 #if AF_VECTOR_EXT
 template <typename scalar_t, int kBytes>
-AF_INLINE void bwd_nchw_k3s2_plane_impl(const scalar_t* __restrict go,
-                                        const uint8_t* __restrict am,
-                                        scalar_t* __restrict gi,
-                                        const Geom& g,
+AF_INLINE void bwd_nchw_k3s2_plane_impl(const scalar_t* __restrict grad_out,
+                                        const uint8_t* __restrict argmax,
+                                        scalar_t* __restrict grad_in,
+                                        const PoolPlaneGeometry& g,
                                         acc_t<scalar_t>* __restrict gp,
                                         pos_t<acc_t<scalar_t>>* __restrict ap,
                                         acc_t<scalar_t>* __restrict rowbuf,
@@ -1067,8 +1085,8 @@ AF_INLINE void bwd_nchw_k3s2_plane_impl(const scalar_t* __restrict go,
     gr[0] = 0;
     ar[0] = -1;
     for (int64_t ow = 0; ow < OW; ++ow) {
-      gr[1 + ow] = static_cast<acc>(go[oh * OW + ow]);
-      ar[1 + ow] = static_cast<pos>(am[oh * OW + ow]);
+      gr[1 + ow] = static_cast<acc>(grad_out[oh * OW + ow]);
+      ar[1 + ow] = static_cast<pos>(argmax[oh * OW + ow]);
     }
     for (int64_t c = OW + 1; c < OWp; ++c) {
       gr[c] = 0;
@@ -1087,12 +1105,12 @@ AF_INLINE void bwd_nchw_k3s2_plane_impl(const scalar_t* __restrict go,
     }
     if (prefetch_next && ih < OH) {
       // The next plane's grad_out / argmax rows, one per input row.
-      const char* ng = reinterpret_cast<const char*>(go + (OH + ih) * OW);
+      const char* ng = reinterpret_cast<const char*>(grad_out + (OH + ih) * OW);
       for (int64_t b = 0; b < OW * (int64_t)sizeof(scalar_t); b += 64)
         AF_PREFETCH(ng + b);
-      AF_PREFETCH(am + (OH + ih) * OW);
+      AF_PREFETCH(argmax + (OH + ih) * OW);
     }
-    scalar_t* __restrict row = gi + ih * W;
+    scalar_t* __restrict row = grad_in + ih * W;
     if (nwin == 0) {  // a row no window reaches
       for (int64_t iw = 0; iw < W; ++iw) row[iw] = scalar_t(0);
       continue;
@@ -1174,7 +1192,7 @@ AF_INLINE void bwd_nchw_k3s2_plane_impl(const scalar_t* __restrict go,
 // OW >= (W + 2 pW - 3) / 2 + 1 (floor mode; ceil mode only adds) gives
 // 2 OW >= W + 2 pW - 2, so q <= (W - 1 + pW) / 2 <= OW + 1/2.
 template <typename acc, int kBytes>
-AF_INLINE void bwd_k3s2_sizes(const Geom& g, int64_t& Qv, int64_t& OWp) {
+AF_INLINE void bwd_k3s2_sizes(const PoolPlaneGeometry& g, int64_t& Qv, int64_t& OWp) {
   constexpr int N = static_cast<int>(kBytes / sizeof(acc));
   Qv = (g.OW + 1 + N - 1) / N * N;
   OWp = Qv + N;
@@ -1184,9 +1202,9 @@ AF_INLINE void bwd_k3s2_sizes(const Geom& g, int64_t& Qv, int64_t& OWp) {
 // the windows containing it are visited in (oh, ow) order, a block of kB
 // channels accumulating in registers.
 template <int kB, typename scalar_t, typename index_t>
-AF_INLINE void bwd_nhwc_block(const scalar_t* __restrict go_n,
-                              const index_t* __restrict am_n,
-                              scalar_t* __restrict o, const Geom& g,
+AF_INLINE void bwd_nhwc_block(const scalar_t* __restrict grad_out_n,
+                              const index_t* __restrict argmax_n,
+                              scalar_t* __restrict o, const PoolPlaneGeometry& g,
                               int64_t C, int64_t c0, int64_t n_rt,
                               const Taps& rt, const Taps& ct, int64_t ih,
                               int64_t iw) {
@@ -1199,8 +1217,8 @@ AF_INLINE void bwd_nhwc_block(const scalar_t* __restrict go_n,
     const int64_t row = rt.o[a] * g.OW;
     for (int64_t b = ct.start[iw]; b < ct.start[iw + 1]; ++b) {
       const int64_t off = (row + ct.o[b]) * C + c0;
-      const scalar_t* __restrict gp = go_n + off;
-      const index_t* __restrict ap = am_n + off;
+      const scalar_t* __restrict gp = grad_out_n + off;
+      const index_t* __restrict ap = argmax_n + off;
       const index_t code = static_cast<index_t>(argmax_code<index_t>(rt.t[a], ct.t[b], ih, iw, g));
       for (int64_t c = 0; c < n; ++c)
         s[c] += ap[c] == code ? static_cast<acc>(gp[c]) : acc(0);
@@ -1210,17 +1228,17 @@ AF_INLINE void bwd_nhwc_block(const scalar_t* __restrict go_n,
 }
 
 template <typename scalar_t, typename index_t>
-AF_INLINE void bwd_nhwc_row_impl(const scalar_t* go_n, const index_t* am_n,
-                                 scalar_t* gi_row, const Geom& g, int64_t C,
+AF_INLINE void bwd_nhwc_row_impl(const scalar_t* grad_out_n, const index_t* argmax_n,
+                                 scalar_t* grad_in_row, const PoolPlaneGeometry& g, int64_t C,
                                  const Taps& rt, const Taps& ct, int64_t ih) {
   constexpr int kB = std::is_same<scalar_t, double>::value ? 16 : 32;
   for (int64_t iw = 0; iw < g.W; ++iw) {
-    scalar_t* o = gi_row + iw * C;
+    scalar_t* o = grad_in_row + iw * C;
     int64_t c0 = 0;
     for (; c0 + kB <= C; c0 += kB)
-      bwd_nhwc_block<kB>(go_n, am_n, o, g, C, c0, kB, rt, ct, ih, iw);
+      bwd_nhwc_block<kB>(grad_out_n, argmax_n, o, g, C, c0, kB, rt, ct, ih, iw);
     if (c0 < C)
-      bwd_nhwc_block<0>(go_n, am_n, o, g, C, c0, C - c0, rt, ct, ih, iw);
+      bwd_nhwc_block<0>(grad_out_n, argmax_n, o, g, C, c0, C - c0, rt, ct, ih, iw);
   }
 }
 
@@ -1229,13 +1247,13 @@ AF_INLINE void bwd_nhwc_row_impl(const scalar_t* go_n, const index_t* am_n,
 // a range of planes / rows with per-thread scratch, called once per
 // at::parallel_for chunk. kSimdBytes is the pass's vector width.
 
-// Forward, NCHW, 3x3 / stride 2 / dilation 1: planes [b, e). am == nullptr:
+// Forward, NCHW, 3x3 / stride 2 / dilation 1: planes [b, e). argmax == nullptr:
 // no argmax.
 // Scratch per thread is a band of output rows (k3s2_band_rows), not a
 // plane: a few hundred KB whatever the plane size.
 template <typename scalar_t, typename index_t>
-void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, index_t* am,
-                     const Geom& g, int64_t b, int64_t e) {
+void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, index_t* argmax,
+                     const PoolPlaneGeometry& g, int64_t b, int64_t e) {
   using acc = acc_t<scalar_t>;
   const int64_t band = k3s2_band_rows(g);
   const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
@@ -1247,9 +1265,9 @@ void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, index_t* am,
     for (int64_t oh = 0; oh < g.OH; oh += band) {
       const int64_t oh_end = std::min(g.OH, oh + band);
       const bool prefetch = whole_planes && pl + 1 < e;
-      if (am)
+      if (argmax)
         fwd_nchw_k3s2_plane_impl<scalar_t, index_t, true, kSimdBytes>(
-            x + pl * in_plane, out + pl * out_plane, am + pl * out_plane, g,
+            x + pl * in_plane, out + pl * out_plane, argmax + pl * out_plane, g,
             oh, oh_end, hv.data(), hp.data(), pt.data(), prefetch);
       else
         fwd_nchw_k3s2_plane_impl<scalar_t, index_t, false, kSimdBytes>(
@@ -1261,14 +1279,14 @@ void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, index_t* am,
 
 // Forward, NHWC, any geometry: output rows r = n * OH + oh in [b, e).
 template <typename scalar_t, typename index_t>
-void fwd_nhwc_rows(const scalar_t* x, scalar_t* out, index_t* am,
-                   const Geom& g, int64_t C, int64_t b, int64_t e) {
+void fwd_nhwc_rows(const scalar_t* x, scalar_t* out, index_t* argmax,
+                   const PoolPlaneGeometry& g, int64_t C, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; ++r) {
     const int64_t n = r / g.OH, oh = r % g.OH;
     const scalar_t* x_n = x + n * g.H * g.W * C;
-    if (am)
+    if (argmax)
       fwd_nhwc_row_impl<scalar_t, index_t, true>(x_n, out + r * g.OW * C,
-                                                 am + r * g.OW * C, g, C, oh);
+                                                 argmax + r * g.OW * C, g, C, oh);
     else
       fwd_nhwc_row_impl<scalar_t, index_t, false>(x_n, out + r * g.OW * C,
                                                   nullptr, g, C, oh);
@@ -1278,8 +1296,8 @@ void fwd_nhwc_rows(const scalar_t* x, scalar_t* out, index_t* am,
 #if AF_VECTOR_EXT
 // Backward, NCHW, 3x3 / stride 2 / dilation 1: planes [b, e).
 template <typename scalar_t>
-void bwd_k3s2_planes(const scalar_t* go, const uint8_t* am, scalar_t* gi,
-                     const Geom& g, int64_t b, int64_t e) {
+void bwd_k3s2_planes(const scalar_t* grad_out, const uint8_t* argmax, scalar_t* grad_in,
+                     const PoolPlaneGeometry& g, int64_t b, int64_t e) {
   using acc = acc_t<scalar_t>;
   // At most 32-byte vectors: the backward is bound by loads/stores and the
   // row edges, 64-byte blocks measured no faster (and AlexNet's 27- and
@@ -1292,21 +1310,21 @@ void bwd_k3s2_planes(const scalar_t* go, const uint8_t* am, scalar_t* gi,
   const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   for (int64_t pl = b; pl < e; ++pl)
     bwd_nchw_k3s2_plane_impl<scalar_t, kB>(
-        go + pl * out_plane, am + pl * out_plane, gi + pl * in_plane, g,
+        grad_out + pl * out_plane, argmax + pl * out_plane, grad_in + pl * in_plane, g,
         gp.data(), ap.data(), rowbuf.data(), pl + 1 < e);
 }
 #endif
 
 // Backward, NHWC, any geometry: input rows r = n * H + ih in [b, e).
 template <typename scalar_t, typename index_t>
-void bwd_nhwc_rows(const scalar_t* go, const index_t* am, scalar_t* gi,
-                   const Geom& g, int64_t C, const Taps& rt, const Taps& ct,
+void bwd_nhwc_rows(const scalar_t* grad_out, const index_t* argmax, scalar_t* grad_in,
+                   const PoolPlaneGeometry& g, int64_t C, const Taps& rt, const Taps& ct,
                    int64_t b, int64_t e) {
   const int64_t out_img = g.OH * g.OW * C;
   for (int64_t r = b; r < e; ++r) {
     const int64_t n = r / g.H, ih = r % g.H;
-    bwd_nhwc_row_impl<scalar_t, index_t>(go + n * out_img, am + n * out_img,
-                                         gi + r * g.W * C, g, C, rt, ct, ih);
+    bwd_nhwc_row_impl<scalar_t, index_t>(grad_out + n * out_img, argmax + n * out_img,
+                                         grad_in + r * g.W * C, g, C, rt, ct, ih);
   }
 }
 

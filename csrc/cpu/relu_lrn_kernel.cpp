@@ -219,8 +219,8 @@ struct BackwardChannelsFirst {
       const int64_t hi = std::min(i + prm.after, C - 1);
       for (int64_t c = lo; c <= hi; ++c) window[c - lo] = sq[c];
       // The conversion buffer is free here: input_grad below has not started.
-      const acc_t* gi = compute_row(g + i * S, buffer.data(), n);
-      gradient_terms_row<kPower>(window.data(), hi - lo + 1, a[i], gi, gp[i], t[i], n, prm);
+      const acc_t* g_row = compute_row(g + i * S, buffer.data(), n);
+      gradient_terms_row<kPower>(window.data(), hi - lo + 1, a[i], g_row, gp[i], t[i], n, prm);
       if (i >= prm.before) input_grad(i - prm.before, dx, n);
     }
     for (int64_t j = std::max<int64_t>(C - prm.before, 0); j < C; ++j) input_grad(j, dx, n);
@@ -353,6 +353,7 @@ template <typename scalar_t>
 void forward_impl(const at::Tensor& x, at::Tensor& y, const ChannelView& v, int64_t size, double alpha,
                   double beta, double k, bool apply_relu) {
   using acc_t = at::opmath_type<scalar_t>;
+  record_cpu_variant(CpuKernel::kReluLrnForward, lrn::row_isa<acc_t>());
   const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   scalar_t* y_data = y.mutable_data_ptr<scalar_t>();
@@ -384,6 +385,7 @@ template <typename scalar_t>
 void backward_impl(const at::Tensor& g, const at::Tensor& x, at::Tensor& dx, const ChannelView& v, int64_t size,
                    double alpha, double beta, double k, bool apply_relu) {
   using acc_t = at::opmath_type<scalar_t>;
+  record_cpu_variant(CpuKernel::kReluLrnBackward, lrn::row_isa<acc_t>());
   const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   const scalar_t* g_data = g.const_data_ptr<scalar_t>();

@@ -144,7 +144,9 @@ int64_t div_floor(int64_t a, int64_t b) {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-struct Geom {
+// The batch's sizes (N, C, H, W), its pooled plane (OH, OW) and the pooling
+// window (dilation 1).
+struct BatchPoolGeometry {
   int64_t N, C, H, W, OH, OW, kH, kW, sH, sW, pH, pW;
   // Output rows [oh0, oh1) need input rows [in_lo, in_hi) (clipped).
   int64_t in_lo(int64_t oh0) const { return std::max<int64_t>(oh0 * sH - pH, 0); }
@@ -167,7 +169,7 @@ AF_INLINE void window_range(int64_t start, int64_t k, int64_t n, int64_t& lo, in
 struct PosTable {
   std::vector<int32_t> di, dj;
   std::vector<int64_t> offset;  // di * W + dj: the position's offset in an NCHW plane
-  explicit PosTable(const Geom& g) {
+  explicit PosTable(const BatchPoolGeometry& g) {
     const int64_t n = std::max<int64_t>(g.kH * g.kW, 256);
     di.assign(n, -(1 << 30));
     dj.assign(n, 0);
@@ -205,7 +207,7 @@ AF_INLINE void round_to_storage(acc_t* values, int64_t n) {
 // Band sizes: the forward buffer holds C x rows x W values; keep it near
 // 64K elements (256 KB of floats: L2-resident) and split small batches into
 // enough bands for both threads.
-int64_t output_rows_per_band(const Geom& g) {
+int64_t output_rows_per_band(const BatchPoolGeometry& g) {
   const int64_t per_row = std::max<int64_t>(1, g.C * g.W * g.sH);
   int64_t b = std::max<int64_t>(1, 65536 / per_row);
   const int64_t threads = at::get_num_threads();
@@ -213,7 +215,7 @@ int64_t output_rows_per_band(const Geom& g) {
   return std::min(b, g.OH);
 }
 
-int64_t input_rows_per_band(const Geom& g) {
+int64_t input_rows_per_band(const BatchPoolGeometry& g) {
   int64_t b = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, g.C * g.W));
   const int64_t threads = at::get_num_threads();
   while (b > 1 && g.N * ((g.H + b - 1) / b) < 4 * threads) b = (b + 1) / 2;
@@ -226,7 +228,7 @@ constexpr int64_t kTile = 256;  // positions per LRN tile (rings stay in L1)
 // the compute type) as scalar_t / index_t. float + SSE: direct vector stores,
 // positions converted and narrowed with packs (uint8) in registers.
 template <typename acc_t, typename scalar_t, typename index_t, bool kArg, typename V>
-AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* am) {
+AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* argmax) {
 #if defined(__SSE2__)
   if constexpr (std::is_same_v<scalar_t, float> && V::kWidth == 8) {
     m.store(o);
@@ -234,10 +236,10 @@ AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* am) {
       const __m128i i0 = _mm_cvttps_epi32(p.v[0]), i1 = _mm_cvttps_epi32(p.v[1]);
       if constexpr (std::is_same_v<index_t, uint8_t>) {
         const __m128i w = _mm_packs_epi32(i0, i1);  // values < 256: exact
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(am), _mm_packus_epi16(w, w));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(argmax), _mm_packus_epi16(w, w));
       } else {
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(am), i0);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(am + 4), i1);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax), i0);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax + 4), i1);
       }
     }
     return;
@@ -248,11 +250,11 @@ AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* am) {
   p.store(pv);
   for (int64_t l = 0; l < V::kWidth; ++l) {
     o[l] = static_cast<scalar_t>(mv[l]);
-    if constexpr (kArg) am[l] = static_cast<index_t>(static_cast<int64_t>(pv[l]));
+    if constexpr (kArg) argmax[l] = static_cast<index_t>(static_cast<int64_t>(pv[l]));
   }
 }
 
-#if AF_LRN_AVX512
+#if AF_LRN_MULTI_TARGET
 // ---------------------------------------------------------------------------
 // Interior windows of one output row, 16 float outputs per zmm register with
 // a masked tail: one compare pair and two masked moves per window element,
@@ -265,7 +267,7 @@ namespace avx512 {
 template <typename index_t, bool kArg>
 __attribute__((noinline)) void pool_interior_row(const float* rowp, int64_t W, int64_t i_lo, int64_t i_hi,
                                                  int64_t kW, const int64_t* jofs, int64_t ow_a, int64_t ow_b,
-                                                 float* o, index_t* am) {
+                                                 float* o, index_t* argmax) {
   for (int64_t ow = ow_a; ow < ow_b; ow += 16) {
     const __mmask16 lanes = ow_b - ow >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (ow_b - ow)) - 1);
     __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -283,9 +285,9 @@ __attribute__((noinline)) void pool_interior_row(const float* rowp, int64_t W, i
     _mm512_mask_storeu_ps(o + ow, lanes, m);
     if constexpr (kArg) {
       if constexpr (std::is_same_v<index_t, uint8_t>) {
-        _mm512_mask_cvtepi32_storeu_epi8(am + ow, lanes, p);
+        _mm512_mask_cvtepi32_storeu_epi8(argmax + ow, lanes, p);
       } else {
-        _mm512_mask_storeu_epi32(am + ow, lanes, p);
+        _mm512_mask_storeu_epi32(argmax + ow, lanes, p);
       }
     }
   }
@@ -295,18 +297,31 @@ __attribute__((noinline)) void pool_interior_row(const float* rowp, int64_t W, i
 #pragma GCC pop_options
 #endif
 
+// The variant of the forward's pooling: float32 NCHW rows on the avx512
+// interior rows where the CPU has them, everything else (channels-last
+// pooling too) on the SSE2 and scalar base code.
+template <typename scalar_t>
+CpuIsa pooling_isa(bool channels_last, const BatchPoolGeometry& g) {
+#if AF_LRN_MULTI_TARGET
+  if (std::is_same_v<scalar_t, float> && !channels_last && cpu_isa() == CpuIsa::kAvx512 &&
+      g.kH * g.kW <= (int64_t(1) << 30))
+    return CpuIsa::kAvx512;
+#endif
+  return CpuIsa::kBase;
+}
+
 // ---------------------------------------------------------------------------
 // Forward, NCHW
 
 // Input rows a band of `band` output rows reads (at most).
-int64_t band_input_rows(const Geom& g, int64_t band) {
+int64_t band_input_rows(const BatchPoolGeometry& g, int64_t band) {
   return std::min<int64_t>((band - 1) * g.sH + g.kH, g.H);
 }
 
 template <Power kPower, typename scalar_t, typename index_t, bool kArg>
 struct ForwardNCHW {
   using acc_t = at::opmath_type<scalar_t>;
-  const Geom& g;
+  const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
   std::vector<acc_t> buf;  // C x rows x W, rows phase-major
   Ring<acc_t> sq;
@@ -316,7 +331,7 @@ struct ForwardNCHW {
   std::vector<int64_t> jofs;     // window column j -> offset + ow in a buffer row
   int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
 
-  ForwardNCHW(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+  ForwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_), prm(prm_), sq(prm_.ring_slots(g_.C), kTile), window(prm_.window) {
     max_rows = band_input_rows(g, band);
     buf.resize(g.C * max_rows * g.W);
@@ -345,8 +360,8 @@ struct ForwardNCHW {
     if (ow_b < ow_a) ow_b = ow_a;
   }
 
-  // x_n: image n; out_n/am_n: image n of the outputs.
-  void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* am_n, int64_t oh0, int64_t oh1) {
+  // x_n: image n; out_n/argmax_n: image n of the outputs.
+  void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* argmax_n, int64_t oh0, int64_t oh1) {
     const int64_t H = g.H, W = g.W, C = g.C;
     const int64_t lo = g.in_lo(oh0), hi = g.in_hi(oh1);
     const int64_t rows = hi - lo, L = rows * W;
@@ -389,11 +404,11 @@ struct ForwardNCHW {
         int64_t i_lo, i_hi;
         window_range(ih0, g.kH, H, i_lo, i_hi);
         scalar_t* o = out_n + (c * g.OH + oh) * g.OW;
-        index_t* am = kArg ? am_n + (c * g.OH + oh) * g.OW : nullptr;
+        index_t* argmax = kArg ? argmax_n + (c * g.OH + oh) * g.OW : nullptr;
         const acc_t* rowp = plane + (ih0 - lo) * W;  // row i at rowp + i * W
-        for (int64_t ow = 0; ow < ow_a; ++ow) scalar_window(rowp, i_lo, i_hi, ow, o, am);
-        pool_interior(rowp, i_lo, i_hi, o, am);
-        for (int64_t ow = ow_b; ow < g.OW; ++ow) scalar_window(rowp, i_lo, i_hi, ow, o, am);
+        for (int64_t ow = 0; ow < ow_a; ++ow) scalar_window(rowp, i_lo, i_hi, ow, o, argmax);
+        pool_interior(rowp, i_lo, i_hi, o, argmax);
+        for (int64_t ow = ow_b; ow < g.OW; ++ow) scalar_window(rowp, i_lo, i_hi, ow, o, argmax);
       }
     }
   }
@@ -416,7 +431,7 @@ struct ForwardNCHW {
     for (; iw < g.W; ++iw) dst[colmap[iw]] = static_cast<acc_t>(src[iw]);
   }
 
-  void scalar_window(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* am) {
+  void scalar_window(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* argmax) {
     const int64_t iw0 = ow * g.sW - g.pW;
     int64_t j_lo, j_hi;
     window_range(iw0, g.kW, g.W, j_lo, j_hi);
@@ -431,26 +446,26 @@ struct ForwardNCHW {
         }
       }
     o[ow] = to_storage<scalar_t>(m);
-    if (kArg) am[ow] = static_cast<index_t>(p);
+    if (kArg) argmax[ow] = static_cast<index_t>(p);
   }
 
   template <typename V>
-  AF_INLINE void interior_block(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* am) {
+  AF_INLINE void interior_block(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* argmax) {
     V m = V::broadcast(-std::numeric_limits<acc_t>::infinity());
     V p = V::broadcast(static_cast<acc_t>(i_lo * g.kW));
     for (int64_t i = i_lo; i < i_hi; ++i) {
       const acc_t* r = rowp + i * g.W + ow;
       for (int64_t j = 0; j < g.kW; ++j) fold(V::load(r + jofs[j]), m, p, static_cast<acc_t>(i * g.kW + j));
     }
-    store_block<acc_t, scalar_t, index_t, kArg>(m, p, o + ow, kArg ? am + ow : nullptr);
+    store_block<acc_t, scalar_t, index_t, kArg>(m, p, o + ow, kArg ? argmax + ow : nullptr);
   }
 
-  void pool_interior(const acc_t* rowp, int64_t i_lo, int64_t i_hi, scalar_t* o, index_t* am) {
+  void pool_interior(const acc_t* rowp, int64_t i_lo, int64_t i_hi, scalar_t* o, index_t* argmax) {
     int64_t ow = ow_a;
-#if AF_LRN_AVX512
+#if AF_LRN_MULTI_TARGET
     if constexpr (std::is_same_v<scalar_t, float>) {
-      if (cpu_isa() == CpuIsa::kAvx512 && g.kH * g.kW <= (int64_t(1) << 30)) {
-        avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, am);
+      if (pooling_isa<scalar_t>(/*channels_last=*/false, g) == CpuIsa::kAvx512) {
+        avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
         return;
       }
     }
@@ -460,13 +475,13 @@ struct ForwardNCHW {
       // Positions are exact in float up to 2^24. The last block may overlap
       // the previous one (recomputing an output gives the same bits).
       if (ow_b - ow_a >= 8 && g.kH * g.kW < (1 << 24)) {
-        for (; ow + 8 <= ow_b; ow += 8) interior_block<Floats<2>>(rowp, i_lo, i_hi, ow, o, am);
-        if (ow < ow_b) interior_block<Floats<2>>(rowp, i_lo, i_hi, ow_b - 8, o, am);
+        for (; ow + 8 <= ow_b; ow += 8) interior_block<Floats<2>>(rowp, i_lo, i_hi, ow, o, argmax);
+        if (ow < ow_b) interior_block<Floats<2>>(rowp, i_lo, i_hi, ow_b - 8, o, argmax);
         return;
       }
     }
 #endif
-    for (; ow < ow_b; ++ow) interior_block<Scalar<acc_t>>(rowp, i_lo, i_hi, ow, o, am);
+    for (; ow < ow_b; ++ow) interior_block<Scalar<acc_t>>(rowp, i_lo, i_hi, ow, o, argmax);
   }
 };
 
@@ -475,14 +490,14 @@ struct ForwardNCHW {
 
 template <typename acc_t, typename scalar_t, typename index_t, bool kArg>
 inline void fold_pixels_nhwc(const acc_t* const* px, const int64_t* pos, int64_t count, int64_t first_pos,
-                             int64_t C, scalar_t* o, index_t* am) {
+                             int64_t C, scalar_t* o, index_t* argmax) {
   // px[q] (q < count, row-major window order) are the in-bounds pixels.
   auto block = [&](auto v, int64_t c) AF_LAMBDA {
     using V = decltype(v);
     V m = V::broadcast(-std::numeric_limits<acc_t>::infinity());
     V p = V::broadcast(static_cast<acc_t>(first_pos));
     for (int64_t q = 0; q < count; ++q) fold(V::load(px[q] + c), m, p, static_cast<acc_t>(pos[q]));
-    store_block<acc_t, scalar_t, index_t, kArg>(m, p, o + c, kArg ? am + c : nullptr);
+    store_block<acc_t, scalar_t, index_t, kArg>(m, p, o + c, kArg ? argmax + c : nullptr);
   };
   int64_t c = 0;
 #if defined(__SSE2__)
@@ -497,19 +512,19 @@ inline void fold_pixels_nhwc(const acc_t* const* px, const int64_t* pos, int64_t
 template <Power kPower, typename scalar_t, typename index_t, bool kArg>
 struct ForwardNHWC {
   using acc_t = at::opmath_type<scalar_t>;
-  const Geom& g;
+  const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
   std::vector<acc_t> buf;
   PaddedRow<acc_t> sq;
   std::vector<const acc_t*> px;
   std::vector<int64_t> pos;
 
-  ForwardNHWC(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+  ForwardNHWC(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_), prm(prm_), sq(g_.C, prm_.before, prm_.after), px(g_.kH * g_.kW), pos(g_.kH * g_.kW) {
     buf.resize(band_input_rows(g, band) * g.W * g.C);
   }
 
-  void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* am_n, int64_t oh0, int64_t oh1) {
+  void operator()(const scalar_t* x_n, scalar_t* out_n, index_t* argmax_n, int64_t oh0, int64_t oh1) {
     const int64_t W = g.W, C = g.C;
     const int64_t lo = g.in_lo(oh0), hi = g.in_hi(oh1);
     acc_t* b = buf.data();
@@ -543,7 +558,7 @@ struct ForwardNHWC {
           }
         const int64_t off = ((oh * g.OW) + ow) * C;
         fold_pixels_nhwc<acc_t, scalar_t, index_t, kArg>(px.data(), pos.data(), count, i_lo * g.kW + j_lo, C,
-                                                         out_n + off, kArg ? am_n + off : nullptr);
+                                                         out_n + off, kArg ? argmax_n + off : nullptr);
       }
     }
   }
@@ -558,7 +573,7 @@ struct ForwardNHWC {
 template <Power kPower, typename scalar_t, typename index_t>
 struct BackwardNCHW {
   using acc_t = at::opmath_type<scalar_t>;
-  const Geom& g;
+  const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
   PosTable pt;
   std::vector<acc_t> gbuf;  // C x rows x W
@@ -568,7 +583,7 @@ struct BackwardNCHW {
   std::vector<scalar_t> dxs;
   std::vector<const acc_t*> window;
 
-  BackwardNCHW(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+  BackwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_),
         prm(prm_),
         pt(g_),
@@ -581,7 +596,7 @@ struct BackwardNCHW {
         xbuf(tile),
         window(prm_.window) {}
 
-  void operator()(const scalar_t* go_n, const index_t* am_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
+  void operator()(const scalar_t* grad_out_n, const index_t* argmax_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
                   int64_t hi) {
     const int64_t H = g.H, W = g.W, C = g.C, OW = g.OW;
     const int64_t L = (hi - lo) * W;
@@ -601,20 +616,20 @@ struct BackwardNCHW {
         const int64_t ihb = oh * g.sH - g.pH - lo;  // band row of window row 0
         if (columns_inside && ihb >= 0 && ihb + g.kH <= hi - lo) {
           acc_t* dst = gc + ihb * W;
-          const index_t* am = am_n + base;
-          const scalar_t* go = go_n + base;
+          const index_t* argmax = argmax_n + base;
+          const scalar_t* grad_out = grad_out_n + base;
           for (int64_t ow = 0; ow < OW; ++ow) {
-            const uint64_t p = static_cast<uint64_t>(static_cast<int64_t>(am[ow]));  // negative: huge, skipped
-            if (p < positions) dst[ow * g.sW + offset[p]] += static_cast<acc_t>(go[ow]);
+            const uint64_t p = static_cast<uint64_t>(static_cast<int64_t>(argmax[ow]));  // negative: huge, skipped
+            if (p < positions) dst[ow * g.sW + offset[p]] += static_cast<acc_t>(grad_out[ow]);
           }
           continue;
         }
         for (int64_t ow = 0; ow < OW; ++ow) {
           int64_t di, dj;
-          if (!pt.lookup(static_cast<int64_t>(am_n[base + ow]), di, dj)) continue;
+          if (!pt.lookup(static_cast<int64_t>(argmax_n[base + ow]), di, dj)) continue;
           const int64_t r = ihb + di;
           const int64_t iw = ow * g.sW - g.pW + dj;
-          if (r >= 0 && r < hi - lo && iw >= 0 && iw < W) gc[r * W + iw] += static_cast<acc_t>(go_n[base + ow]);
+          if (r >= 0 && r < hi - lo && iw >= 0 && iw < W) gc[r * W + iw] += static_cast<acc_t>(grad_out_n[base + ow]);
         }
       }
       round_to_storage<scalar_t>(gc, L);
@@ -684,14 +699,14 @@ struct BackwardNCHW {
 template <Power kPower, typename scalar_t, typename index_t>
 struct BackwardNHWC {
   using acc_t = at::opmath_type<scalar_t>;
-  const Geom& g;
+  const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
   PosTable pt;
   std::vector<acc_t> gbuf;  // rows x W x C
   PaddedRow<acc_t> sq, t;
   std::vector<acc_t> a, gp, out;
 
-  BackwardNHWC(const Geom& g_, const Params<acc_t>& prm_, int64_t band)
+  BackwardNHWC(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_),
         prm(prm_),
         pt(g_),
@@ -702,7 +717,7 @@ struct BackwardNHWC {
         gp(g_.C),
         out(g_.C) {}
 
-  void operator()(const scalar_t* go_n, const index_t* am_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
+  void operator()(const scalar_t* grad_out_n, const index_t* argmax_n, const scalar_t* x_n, scalar_t* dx_n, int64_t lo,
                   int64_t hi) {
     const int64_t W = g.W, C = g.C, OW = g.OW;
     const int64_t P = (hi - lo) * W;
@@ -716,11 +731,11 @@ struct BackwardNHWC {
         const int64_t iwb = ow * g.sW - g.pW;
         for (int64_t c = 0; c < C; ++c) {
           int64_t di, dj;
-          if (!pt.lookup(static_cast<int64_t>(am_n[base + c]), di, dj)) continue;
+          if (!pt.lookup(static_cast<int64_t>(argmax_n[base + c]), di, dj)) continue;
           const int64_t r = ihb + di;
           const int64_t iw = iwb + dj;
           if (r >= 0 && r < hi - lo && iw >= 0 && iw < W)
-            gb[(r * W + iw) * C + c] += static_cast<acc_t>(go_n[base + c]);
+            gb[(r * W + iw) * C + c] += static_cast<acc_t>(grad_out_n[base + c]);
         }
       }
     }
@@ -765,8 +780,8 @@ void dispatch_power(double beta, const F& f) {
   }
 }
 
-Geom make_geom(const at::Tensor& x, const PoolWindow& w, std::pair<int64_t, int64_t> pooled) {
-  Geom g;
+BatchPoolGeometry make_batch_pool_geometry(const at::Tensor& x, const PoolWindow& w, std::pair<int64_t, int64_t> pooled) {
+  BatchPoolGeometry g;
   g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
   g.kH = w.kH, g.kW = w.kW, g.sH = w.sH, g.sW = w.sW, g.pH = w.pH, g.pW = w.pW;
   g.OH = pooled.first, g.OW = pooled.second;
@@ -794,36 +809,38 @@ std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Ten
               ": x must be float32, float64, float16 or bfloat16, got x.dtype=", x_in.scalar_type());
   TORCH_CHECK(size >= 1, op, ": size must be >= 1, got size=", size);
   const PoolWindow w = check_pool_window(op, kernel_size, stride, padding);
-  const Geom g = make_geom(x_in, w, pooled_size(op, x_in.size(2), x_in.size(3), w, ceil_mode));
+  const BatchPoolGeometry g = make_batch_pool_geometry(x_in, w, pooled_size(op, x_in.size(2), x_in.size(3), w, ceil_mode));
   const bool wide = w.position_dtype() == at::kInt;
-  bool cl = false;
-  const at::Tensor x = dense_4d(x_in, cl);
-  const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  bool channels_last = false;
+  const at::Tensor x = dense_4d(x_in, channels_last);
+  const auto fmt = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   at::Tensor out = empty_output({g.N, g.C, g.OH, g.OW}, x.options(), fmt);
-  at::Tensor am = need_argmax ? empty_output({g.N, g.C, g.OH, g.OW}, x.options().dtype(wide ? at::kInt : at::kByte), fmt)
+  at::Tensor argmax = need_argmax ? empty_output({g.N, g.C, g.OH, g.OW}, x.options().dtype(wide ? at::kInt : at::kByte), fmt)
                               : at::empty({0}, x.options().dtype(at::kByte));
-  if (out.numel() == 0) return {out, am};
+  if (out.numel() == 0) return {out, argmax};
 
   const int64_t band = output_rows_per_band(g);
   const int64_t bands = (g.OH + band - 1) / band;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_forward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
+    record_cpu_variant(CpuKernel::kReluLrnMaxPool2dForward, lrn::row_isa<acc_t>());
+    record_cpu_variant(CpuKernel::kReluLrnMaxPool2dForwardPooling, pooling_isa<scalar_t>(channels_last, g));
     const Params<acc_t> prm(lrn_constants(size, g.C, alpha, beta, k));
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
     const int64_t in_img = g.C * g.H * g.W, out_img = g.C * g.OH * g.OW;
-    auto run = [&](auto* amp, auto arg, auto power) {
-      using index_t = std::remove_pointer_t<decltype(amp)>;
+    auto run = [&](auto* argmax_data, auto arg, auto power) {
+      using index_t = std::remove_pointer_t<decltype(argmax_data)>;
       constexpr bool kArg = decltype(arg)::value;
       constexpr Power kPower = decltype(power)::value;
       at::parallel_for(0, g.N * bands, 1, [&](int64_t b, int64_t e) {
         auto body = [&](auto& kernel) {
           for (int64_t item = b; item < e; ++item) {
             const int64_t n = item / bands, oh0 = (item % bands) * band, oh1 = std::min(oh0 + band, g.OH);
-            kernel(xp + n * in_img, op_ + n * out_img, kArg ? amp + n * out_img : nullptr, oh0, oh1);
+            kernel(xp + n * in_img, op_ + n * out_img, kArg ? argmax_data + n * out_img : nullptr, oh0, oh1);
           }
         };
-        if (cl) {
+        if (channels_last) {
           ForwardNHWC<kPower, scalar_t, index_t, kArg> kernel(g, prm, band);
           body(kernel);
         } else {
@@ -836,12 +853,12 @@ std::tuple<at::Tensor, at::Tensor> relu_lrn_max_pool2d_forward_cpu(const at::Ten
       if (!need_argmax)
         run(static_cast<uint8_t*>(nullptr), std::false_type{}, power);
       else if (wide)
-        run(am.mutable_data_ptr<int32_t>(), std::true_type{}, power);
+        run(argmax.mutable_data_ptr<int32_t>(), std::true_type{}, power);
       else
-        run(am.mutable_data_ptr<uint8_t>(), std::true_type{}, power);
+        run(argmax.mutable_data_ptr<uint8_t>(), std::true_type{}, power);
     });
   });
-  return {out, am};
+  return {out, argmax};
 }
 
 at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const at::Tensor& x_in,
@@ -863,16 +880,16 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
   TORCH_CHECK(size >= 1, op, ": size must be >= 1, got size=", size);
   const PoolWindow w = check_pool_window(op, kernel_size, stride, padding);
   check_pooled_size(op, x_in.size(2), x_in.size(3), argmax_in.size(2), argmax_in.size(3), w);
-  const Geom g = make_geom(x_in, w, {argmax_in.size(2), argmax_in.size(3)});
+  const BatchPoolGeometry g = make_batch_pool_geometry(x_in, w, {argmax_in.size(2), argmax_in.size(3)});
   const bool wide = w.position_dtype() == at::kInt;
   TORCH_CHECK(argmax_in.scalar_type() == w.position_dtype(), op, ": argmax must be ", w.position_dtype(),
               " for kernel_size=", kernel_size, ", got argmax.dtype=", argmax_in.scalar_type());
   // dx in x's memory format; argmax and grad_out matched to it.
-  bool cl = false;
-  const at::Tensor x = dense_4d(x_in, cl);
-  const auto fmt = cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  const at::Tensor am = argmax_in.is_contiguous(fmt) ? argmax_in : argmax_in.contiguous(fmt);
-  const at::Tensor go = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
+  bool channels_last = false;
+  const at::Tensor x = dense_4d(x_in, channels_last);
+  const auto fmt = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const at::Tensor argmax = argmax_in.is_contiguous(fmt) ? argmax_in : argmax_in.contiguous(fmt);
+  const at::Tensor grad_out = grad_out_in.is_contiguous(fmt) ? grad_out_in : grad_out_in.contiguous(fmt);
   at::Tensor dx = empty_output({g.N, g.C, g.H, g.W}, x.options(), fmt);
   if (dx.numel() == 0) return dx;
 
@@ -880,22 +897,23 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
   const int64_t bands = (g.H + band - 1) / band;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_lrn_max_pool2d_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
+    record_cpu_variant(CpuKernel::kReluLrnMaxPool2dBackward, lrn::row_isa<acc_t>());
     const Params<acc_t> prm(lrn_constants(size, g.C, alpha, beta, k));
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* gop = go.const_data_ptr<scalar_t>();
+    const scalar_t* grad_out_data = grad_out.const_data_ptr<scalar_t>();
     scalar_t* dxp = dx.mutable_data_ptr<scalar_t>();
     const int64_t in_img = g.C * g.H * g.W, out_img = g.C * g.OH * g.OW;
-    auto run = [&](const auto* amp, auto power) {
-      using index_t = std::remove_const_t<std::remove_pointer_t<decltype(amp)>>;
+    auto run = [&](const auto* argmax_data, auto power) {
+      using index_t = std::remove_const_t<std::remove_pointer_t<decltype(argmax_data)>>;
       constexpr Power kPower = decltype(power)::value;
       at::parallel_for(0, g.N * bands, 1, [&](int64_t b, int64_t e) {
         auto body = [&](auto& kernel) {
           for (int64_t item = b; item < e; ++item) {
             const int64_t n = item / bands, lo = (item % bands) * band, hi = std::min(lo + band, g.H);
-            kernel(gop + n * out_img, amp + n * out_img, xp + n * in_img, dxp + n * in_img, lo, hi);
+            kernel(grad_out_data + n * out_img, argmax_data + n * out_img, xp + n * in_img, dxp + n * in_img, lo, hi);
           }
         };
-        if (cl) {
+        if (channels_last) {
           BackwardNHWC<kPower, scalar_t, index_t> kernel(g, prm, band);
           body(kernel);
         } else {
@@ -906,9 +924,9 @@ at::Tensor relu_lrn_max_pool2d_backward_cpu(const at::Tensor& grad_out_in, const
     };
     dispatch_power(beta, [&](auto power) {
       if (wide)
-        run(am.const_data_ptr<int32_t>(), power);
+        run(argmax.const_data_ptr<int32_t>(), power);
       else
-        run(am.const_data_ptr<uint8_t>(), power);
+        run(argmax.const_data_ptr<uint8_t>(), power);
     });
   });
   return dx;
