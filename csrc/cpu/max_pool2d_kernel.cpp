@@ -3,7 +3,7 @@
 // float64 gradients), deterministic (no atomics, fixed summation order) and
 // faster than PyTorch's eager and torch.compile kernels.
 //
-// Semantics (PyTorch's CPU kernel, see the contract):
+// Semantics (PyTorch's CPU kernel; docs/math.md, "Max-pool"):
 //   out(oh, ow) = max over the window  ih = oh*sH - pH + i*dH, iw = ow*sW - pW + j*dW
 //   (i < kH, j < kW); out-of-bounds positions are padding and never selected.
 //   The max is the fold   maxval = -inf, maxpos = first in-bounds position,
