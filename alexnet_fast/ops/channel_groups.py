@@ -30,7 +30,7 @@ from torch import Tensor
 
 from alexnet_fast.kernels.layout import channel_view, pool_is_channels_last
 
-_INT64_MAX = 2**63 - 1  # the op schemas' int
+_INT64_MAX = 2**63 - 1  # groups never reaches a schema, but it multiplies the batch (N * groups)
 
 
 def check_groups(groups) -> None:
