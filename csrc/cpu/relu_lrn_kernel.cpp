@@ -58,6 +58,7 @@ using lrn::forward_row;
 using lrn::gradient_terms_row;
 using lrn::input_grad_row;
 using lrn::PaddedRow;
+using lrn::kPrefetchChannels;
 using lrn::prefetch_row;
 using lrn::Params;
 using lrn::Power;
@@ -109,13 +110,6 @@ inline void finish_row(const acc_t* buffer, scalar_t* dst, int64_t n) {
 // Spatial positions per channels-first tile: the ring buffers stay in L1.
 constexpr int64_t kTile = 256;
 
-// The rows of a tile are short strided pieces that the hardware prefetcher
-// does not follow, and the arithmetic between two loads is long: without
-// software prefetches every row would wait for memory with the arithmetic
-// idle. Rows are requested this many channels before they are used; output
-// rows too (for writing), else their stores stall on the read-for-ownership.
-// Measured on (32, 96, 55, 55) float32, one core: forward 1.3x, backward 1.6x.
-constexpr int64_t kPrefetchChannels = 2;
 
 // Rows of the last `slots` channels of a tile (Params::ring_slots): channel c
 // lives in slot c % slots until channel c + slots replaces it. The slots of all C channels
