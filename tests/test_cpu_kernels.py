@@ -34,9 +34,8 @@ LRN = dict(alpha=5e-4, beta=0.75, k=2.0)
 #   (NCHW 3x3 / stride 2, channels-last with any window); base, scalar code,
 #   for other NCHW windows and for the NCHW backward from PyTorch's flat
 #   indices.
-#   The fused op's pooling ("relu_lrn_max_pool2d_forward_pooling"): avx512 for
-#   NCHW float32 at avx512, else base (it has no avx2 variant, and its
-#   channels-last pooling no wider one).
+#   The fused op's pooling ("relu_lrn_max_pool2d_forward_pooling"): the
+#   capped variant for NCHW float32; base for other dtypes and channels-last.
 ISAS = ("base", "avx2", "avx512")
 U = 2.0**-24  # float32's unit roundoff
 # |p / s^-beta - 1| for normal s, in units of U (docs/math.md, "CPU
@@ -85,14 +84,23 @@ for name in ("float32", "bfloat16"):
             out, grad_out, grad = backward(alexnet_fast.relu_lrn, x, **params)
             cases.append(dict(op="relu_lrn", dtype=name, layout=layout, params=params, x=x, grad_out=grad_out,
                               out=out, grad=grad, ran=ran("relu_lrn_forward", "relu_lrn_backward")))
-            out, grad_out, grad = backward(alexnet_fast.relu_lrn_max_pool2d, x, **params, kernel_size=3, stride=2)
-            fused_ran = ran("relu_lrn_max_pool2d_forward", "relu_lrn_max_pool2d_forward_pooling",
-                            "relu_lrn_max_pool2d_backward")
-            # Where the fused op's maxima are (bitwise those of the chain).
-            lrn = alexnet_fast.relu_lrn(x, **params, backend="cpu")
-            indices = alexnet_fast.max_pool2d(lrn, 3, 2, return_indices=True, backend="cpu")[1]
-            cases.append(dict(op="relu_lrn_max_pool2d", dtype=name, layout=layout, params=params, x=x,
-                              grad_out=grad_out, out=out, indices=indices, grad=grad, ran=fused_ran))
+        # The fused op, also on 9 x 45 planes: 22 pooled columns, a 16-lane
+        # block and an overlapping one (8-lane blocks at avx2 and base), and
+        # with padding the scalar windows at the row ends.
+        wide = make((2, 7, 9, 45), dtype, layout)
+        fused_planes = [(x, dict(kernel_size=3, stride=2)), (wide, dict(kernel_size=3, stride=2)),
+                        (wide, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True))]
+        for beta in (0.75, 0.5, 1.0, 0.6):
+            for plane, pool in fused_planes:
+                params = dict(size=LRN_SIZE, alpha=1e-2, beta=beta, k=1.0)
+                out, grad_out, grad = backward(alexnet_fast.relu_lrn_max_pool2d, plane, **params, **pool)
+                fused_ran = ran("relu_lrn_max_pool2d_forward", "relu_lrn_max_pool2d_forward_pooling",
+                                "relu_lrn_max_pool2d_backward")
+                # Where the fused op's maxima are (bitwise those of the chain).
+                lrn = alexnet_fast.relu_lrn(plane, **params, backend="cpu")
+                indices = alexnet_fast.max_pool2d(lrn, **pool, return_indices=True, backend="cpu")[1]
+                cases.append(dict(op="relu_lrn_max_pool2d", dtype=name, layout=layout, params={**params, **pool},
+                                  x=plane, grad_out=grad_out, out=out, indices=indices, grad=grad, ran=fused_ran))
         # 15 x 21 planes: odd rows and columns under 3x3 / stride 2 windows.
         x = make((2, 19, 15, 21), dtype, layout)
         for params in (dict(kernel_size=3, stride=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
@@ -172,8 +180,8 @@ def _case_id(case):
 
 def _expected_variant(isa, case, kernel):
     if kernel == "relu_lrn_max_pool2d_forward_pooling":
-        wide = isa == "avx512" and case["dtype"] == torch.float32 and case["layout"] == "contiguous"
-        return "avx512" if wide else "base"
+        vector_path = case["dtype"] == torch.float32 and case["layout"] == "contiguous"
+        return isa if vector_path else "base"
     if kernel.startswith("max_pool2d"):
         p = case["params"]
         vector_path = case["layout"] == "channels_last" or (p["kernel_size"], p["stride"]) == (3, 2)

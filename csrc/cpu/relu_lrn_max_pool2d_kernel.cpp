@@ -58,6 +58,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -82,6 +83,7 @@ using lrn::Floats;
 using lrn::forward_row;
 using lrn::gradient_terms_row;
 using lrn::PaddedRow;
+using lrn::kPrefetchChannels;
 using lrn::prefetch_row;
 using lrn::Params;
 using lrn::Power;
@@ -254,59 +256,39 @@ AF_INLINE void store_block(const V& m, const V& p, scalar_t* o, index_t* argmax)
   }
 }
 
-#if AF_LRN_MULTI_TARGET
 // ---------------------------------------------------------------------------
-// Interior windows of one output row, 16 float outputs per zmm register with
-// a masked tail: one compare pair and two masked moves per window element,
-// where SSE2 needs eight operations per 4 outputs. The same fold, in the
-// same order, as interior_block.
+// The float32 NCHW interior pooling (relu_lrn_max_pool2d_simd.h), once per
+// instruction set.
+#if AF_LRN_MULTI_TARGET
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
 namespace avx512 {
-
-template <typename index_t, bool kArg>
-__attribute__((noinline)) void pool_interior_row(const float* rowp, int64_t W, int64_t i_lo, int64_t i_hi,
-                                                 int64_t kW, const int64_t* jofs, int64_t ow_a, int64_t ow_b,
-                                                 float* o, index_t* argmax) {
-  for (int64_t ow = ow_a; ow < ow_b; ow += 16) {
-    const __mmask16 lanes = ow_b - ow >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (ow_b - ow)) - 1);
-    __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    __m512i p = _mm512_set1_epi32(static_cast<int32_t>(i_lo * kW));
-    for (int64_t i = i_lo; i < i_hi; ++i) {
-      const float* r = rowp + i * W + ow;
-      for (int64_t j = 0; j < kW; ++j) {
-        const __m512 v = _mm512_maskz_loadu_ps(lanes, r + jofs[j]);
-        // (v > m) | isnan(v)
-        const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        m = _mm512_mask_mov_ps(m, take, v);
-        p = _mm512_mask_mov_epi32(p, take, _mm512_set1_epi32(static_cast<int32_t>(i * kW + j)));
-      }
-    }
-    _mm512_mask_storeu_ps(o + ow, lanes, m);
-    if constexpr (kArg) {
-      if constexpr (std::is_same_v<index_t, uint8_t>) {
-        _mm512_mask_cvtepi32_storeu_epi8(argmax + ow, lanes, p);
-      } else {
-        _mm512_mask_storeu_epi32(argmax + ow, lanes, p);
-      }
-    }
-  }
-}
-
+#define AF_POOL_LANES 16
+#include "relu_lrn_max_pool2d_simd.h"
+#undef AF_POOL_LANES
 }  // namespace avx512
 #pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+#define AF_POOL_LANES 8
+#include "relu_lrn_max_pool2d_simd.h"
+#undef AF_POOL_LANES
+}  // namespace avx2
+#pragma GCC pop_options
 #endif
+namespace base {
+#define AF_POOL_LANES 8
+#include "relu_lrn_max_pool2d_simd.h"
+#undef AF_POOL_LANES
+}  // namespace base
 
-// The variant of the forward's pooling: float32 NCHW rows on the avx512
-// interior rows where the CPU has them, everything else (channels-last
-// pooling too) on the SSE2 and scalar base code.
+// The variant of the forward's pooling: float32 NCHW rows on the interior
+// rows of the CPU's instruction set (ALEXNET_FAST_CPU_ISA caps it), other
+// dtypes and channels-last pooling on the SSE2 and scalar base code.
 template <typename scalar_t>
 CpuIsa pooling_isa(bool channels_last, const BatchPoolGeometry& g) {
-#if AF_LRN_MULTI_TARGET
-  if (std::is_same_v<scalar_t, float> && !channels_last && cpu_isa() == CpuIsa::kAvx512 &&
-      g.kH * g.kW <= (int64_t(1) << 30))
-    return CpuIsa::kAvx512;
-#endif
+  if (std::is_same_v<scalar_t, float> && !channels_last && g.kH * g.kW <= (int64_t(1) << 30)) return cpu_isa();
   return CpuIsa::kBase;
 }
 
@@ -324,6 +306,7 @@ struct ForwardNCHW {
   const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
   std::vector<acc_t> buf;  // C x rows x W, rows phase-major
+  int64_t tile_rows;       // rows per LRN tile: about kTile positions, the rings in L1
   Ring<acc_t> sq;
   std::vector<const acc_t*> window;
   std::vector<int64_t> colmap;   // column iw -> position in a buffer row
@@ -332,7 +315,11 @@ struct ForwardNCHW {
   int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
 
   ForwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
-      : g(g_), prm(prm_), sq(prm_.ring_slots(g_.C), kTile), window(prm_.window) {
+      : g(g_),
+        prm(prm_),
+        tile_rows(std::max<int64_t>(1, kTile / g_.W)),
+        sq(prm_.ring_slots(g_.C), tile_rows * g_.W),
+        window(prm_.window) {
     max_rows = band_input_rows(g, band);
     buf.resize(g.C * max_rows * g.W);
     // Phase ph (the columns w % sW == ph) starts at phase_off[ph]. Phases at or past W
@@ -366,20 +353,26 @@ struct ForwardNCHW {
     const int64_t lo = g.in_lo(oh0), hi = g.in_hi(oh1);
     const int64_t rows = hi - lo, L = rows * W;
     acc_t* b = buf.data();
-    // 1. x -> buffer (relu applied later), columns permuted phase-major.
-    for (int64_t c = 0; c < C; ++c) {
-      const scalar_t* xs = x_n + c * H * W + lo * W;
-      // Request channel c + 2's rows while loading channel c.
-      if (c + 2 < C) prefetch_row(xs + 2 * H * W, L);
-      acc_t* d = b + c * L;
-      for (int64_t r = 0; r < rows; ++r) load_row(xs + r * W, d + r * W);
-    }
-    // 2. LRN in place, tile by tile of positions, channel by channel.
-    for (int64_t t0 = 0; t0 < L; t0 += kTile) {
-      const int64_t n = std::min(kTile, L - t0);
-      for (int64_t c = 0; c < std::min(prm.after, C); ++c) activation_row(b + c * L + t0, sq[c], n);
+    // 1. x -> buffer (columns permuted phase-major) and the LRN in place,
+    // tile by tile of whole rows, channel by channel. Each tile loads a
+    // channel's rows when the window first reaches it, kPrefetchChannels
+    // channels after requesting them, as relu_lrn streams its tiles: the
+    // loads overlap the arithmetic of the channels before. Loading the whole
+    // band first (an earlier version) stalled on memory with nothing to
+    // overlap, and made the fused forward slower than relu_lrn and max_pool2d
+    // run separately.
+    for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
+      const int64_t r1 = std::min(r0 + tile_rows, rows);
+      const int64_t t0 = r0 * W, n = (r1 - r0) * W;
+      const auto load = [&](int64_t c) {
+        const scalar_t* xs = x_n + c * H * W + (lo + r0) * W;  // the tile's rows, contiguous
+        if (c + kPrefetchChannels < C) prefetch_row(xs + kPrefetchChannels * H * W, n);
+        for (int64_t r = r0; r < r1; ++r, xs += W) load_row(xs, b + c * L + r * W);
+        activation_row(b + c * L + t0, sq[c], n);
+      };
+      for (int64_t c = 0; c < std::min(prm.after, C); ++c) load(c);
       for (int64_t c = 0; c < C; ++c) {
-        if (c + prm.after < C) activation_row(b + (c + prm.after) * L + t0, sq[c + prm.after], n);
+        if (c + prm.after < C) load(c + prm.after);
         const int64_t wlo = std::max<int64_t>(c - prm.before, 0);
         const int64_t whi = std::min(c + prm.after, C - 1);
         for (int64_t j = wlo; j <= whi; ++j) window[j - wlo] = sq[j];
@@ -396,7 +389,7 @@ struct ForwardNCHW {
         round_to_storage<scalar_t>(a, n);
       }
     }
-    // 3. Pool.
+    // 2. Pool.
     for (int64_t c = 0; c < C; ++c) {
       const acc_t* plane = b + c * L;
       for (int64_t oh = oh0; oh < oh1; ++oh) {
@@ -462,16 +455,12 @@ struct ForwardNCHW {
 
   void pool_interior(const acc_t* rowp, int64_t i_lo, int64_t i_hi, scalar_t* o, index_t* argmax) {
     int64_t ow = ow_a;
-#if AF_LRN_MULTI_TARGET
     if constexpr (std::is_same_v<scalar_t, float>) {
-      if (pooling_isa<scalar_t>(/*channels_last=*/false, g) == CpuIsa::kAvx512) {
-        avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
-        return;
-      }
+      // The vector rows keep positions in int32 lanes.
+      if (g.kH * g.kW <= (int64_t(1) << 30) && pool_interior_row_for_isa(rowp, i_lo, i_hi, o, argmax)) return;
     }
-#endif
 #if defined(__SSE2__)
-    if constexpr (std::is_same_v<acc_t, float>) {
+    if constexpr (std::is_same_v<acc_t, float> && !std::is_same_v<scalar_t, float>) {
       // Positions are exact in float up to 2^24. The last block may overlap
       // the previous one (recomputing an output gives the same bits).
       if (ow_b - ow_a >= 8 && g.kH * g.kW < (1 << 24)) {
@@ -482,6 +471,19 @@ struct ForwardNCHW {
     }
 #endif
     for (; ow < ow_b; ++ow) interior_block<Scalar<acc_t>>(rowp, i_lo, i_hi, ow, o, argmax);
+  }
+
+  AF_INLINE bool pool_interior_row_for_isa(const float* rowp, int64_t i_lo, int64_t i_hi, float* o, index_t* argmax) {
+    switch (pooling_isa<float>(/*channels_last=*/false, g)) {
+#if AF_LRN_MULTI_TARGET
+      case CpuIsa::kAvx512:
+        return avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
+      case CpuIsa::kAvx2:
+        return avx2::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
+#endif
+      default:
+        return base::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
+    }
   }
 };
 
@@ -647,8 +649,9 @@ struct BackwardNCHW {
       for (int64_t c = 0; c < std::min(prm.after, C); ++c) load(xs, c, n);
       for (int64_t i = 0; i < C; ++i) {
         // The channel rows are H*W apart: request them a few channels early.
-        if (i + prm.after + 2 < C) prefetch_row(xs + (i + prm.after + 2) * H * W, n);
-        if (i + 2 < C) prefetch_row</*kForWrite=*/true>(dxp + (i + 2 - prm.before > 0 ? i + 2 - prm.before : 0) * H * W, n);
+        const int64_t ahead = i + kPrefetchChannels;
+        if (ahead + prm.after < C) prefetch_row(xs + (ahead + prm.after) * H * W, n);
+        if (ahead < C) prefetch_row</*kForWrite=*/true>(dxp + std::max<int64_t>(ahead - prm.before, 0) * H * W, n);
         if (i + prm.after < C) load(xs, i + prm.after, n);
         const int64_t wlo = std::max<int64_t>(i - prm.before, 0);
         const int64_t whi = std::min(i + prm.after, C - 1);
