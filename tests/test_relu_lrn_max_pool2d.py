@@ -126,21 +126,30 @@ def test_rounding_tie_goes_to_the_first_element(device, backend):
     assert dx[0].item() == pytest.approx(-0.0325, abs=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
-def test_argmax_matches_pytorch_indices_with_relu_ties(device, backend):
+def test_argmax_matches_pytorch_indices_with_relu_ties(device, backend, dtype):
     # Mostly negative input: many windows are all ReLU zeros (exact ties), where the
-    # first in row-major order must win, as in PyTorch.
-    x = torch.randn(2, 8, 13, 13, dtype=torch.float64) - 1.0
+    # first in row-major order must win, as in PyTorch. 45 columns: 22 pooled ones,
+    # so the float32 rows run full vector blocks and an overlapping last block.
+    # (The tie is invisible in the gradient, which the ReLU zeroes: only argmax shows it.)
+    x = torch.randn(2, 8, 13, 45, dtype=torch.float64) - 1.0
     assert (torch.relu(x).unfold(2, 3, 2).unfold(3, 3, 2).amax((-2, -1)) == 0).any()
     forward, _ = fused_ops(device, backend)
-    out, argmax = forward(x.to(device), 5, *LRN.values(), [3, 3], [2, 2], [0, 0], False, True)
-    _, expected_idx = chain64(x, 5, 3, 2, 0, False, **LRN)
+    out, argmax = forward(x.to(device, dtype), 5, *LRN.values(), [3, 3], [2, 2], [0, 0], False, True)
+    if dtype == torch.float64:
+        _, expected_idx = chain64(x, 5, 3, 2, 0, False, **LRN)
+    else:
+        # PyTorch's own pool over the backend's float32 LRN values: the fused op
+        # pools exactly those values.
+        lrn = alexnet_fast.relu_lrn(x.to(device, dtype), 5, *LRN.values(), backend=backend)
+        _, expected_idx = F.max_pool2d(lrn.cpu(), 3, 2, return_indices=True)
     oh = torch.arange(6).view(-1, 1) * 2
-    ow = torch.arange(6) * 2
+    ow = torch.arange(22) * 2
     pos = argmax.cpu().long()
-    idx = (oh + pos // 3) * 13 + ow + pos % 3
+    idx = (oh + pos // 3) * 45 + ow + pos % 3
     assert torch.equal(idx, expected_idx)
-    run_case(device, backend, torch.float64, x, 5, 3, 2, 0, False)
+    run_case(device, backend, dtype, x.to(dtype), 5, 3, 2, 0, False)
 
 
 @pytest.mark.parametrize("device,backend", FAST_BACKENDS)
