@@ -89,38 +89,39 @@ def test_relu_lrn_plan_variants(case, overrides):
 
 
 # (id, shape, channels_last, kernel, stride, padding, dilation, return_indices, overrides,
-#  forward kernel, backward kernel)
+#  kernels: ("3x3s2", channels per NHWC load) or ("general", argmax type, index type))
 POOL_PLANS = [
-    ("3x3s2-nchw", (2, 5, 13, 13), False, 3, 2, 0, 1, False, {},
-     "max_pool2d_fwd_3x3s2_kernel<float, unsigned char, true, false, 1>",
-     "max_pool2d_bwd_3x3s2_kernel<float, false>"),
-    ("3x3s2-nhwc-vector", (2, 8, 13, 13), True, 3, 2, 1, 1, False, {},
-     "max_pool2d_fwd_3x3s2_kernel<float, unsigned char, true, true, 4>",
-     "max_pool2d_bwd_3x3s2_kernel<float, true>"),
-    ("3x3s2-nhwc-scalar", (2, 3, 13, 13), True, 3, 2, 0, 1, False, {},
-     "max_pool2d_fwd_3x3s2_kernel<float, unsigned char, true, true, 1>",
-     "max_pool2d_bwd_3x3s2_kernel<float, true>"),
+    ("3x3s2-nchw", (2, 5, 13, 13), False, 3, 2, 0, 1, False, {}, ("3x3s2", 1)),
+    ("3x3s2-nhwc-vector", (2, 8, 13, 13), True, 3, 2, 1, 1, False, {}, ("3x3s2", 4)),
+    ("3x3s2-nhwc-scalar", (2, 3, 13, 13), True, 3, 2, 0, 1, False, {}, ("3x3s2", 1)),
     ("general", (2, 5, 11, 12), False, (2, 3), (1, 2), (1, 1), (2, 1), False, {},
-     "max_pool2d_fwd_kernel<float, unsigned char, true, false, unsigned int>",
-     "max_pool2d_bwd_kernel<float, unsigned char, false, unsigned int>"),
-    ("general-int32-positions", (1, 2, 20, 20), True, 17, 1, 0, 1, False, {},
-     "max_pool2d_fwd_kernel<float, int, true, true, unsigned int>",
-     "max_pool2d_bwd_kernel<float, int, true, unsigned int>"),
-    ("flat-indices", (2, 5, 13, 13), False, 3, 2, 1, 1, True, {},
-     "max_pool2d_fwd_kernel<float, long, true, false, unsigned int>",
-     "max_pool2d_bwd_kernel<float, long, false, unsigned int>"),
+     ("general", "unsigned char", "unsigned int")),
+    ("general-int32-positions", (1, 2, 20, 20), True, 17, 1, 0, 1, False, {}, ("general", "int", "unsigned int")),
+    ("flat-indices", (2, 5, 13, 13), False, 3, 2, 1, 1, True, {}, ("general", "long", "unsigned int")),
     ("3x3s2-int64", (2, 5, 13, 13), False, 3, 2, 0, 1, False, dict(force_index64=True),
-     "max_pool2d_fwd_kernel<float, unsigned char, true, false, long>",
-     "max_pool2d_bwd_kernel<float, unsigned char, false, long>"),
+     ("general", "unsigned char", "long")),
     ("flat-indices-int64-nhwc", (2, 6, 9, 10), True, 3, 2, 1, 1, True, dict(force_index64=True),
-     "max_pool2d_fwd_kernel<float, long, true, true, long>",
-     "max_pool2d_bwd_kernel<float, long, true, long>"),
+     ("general", "long", "long")),
 ]
+
+
+def pool_kernel_names(channels_last, kernels):
+    """The forward and backward kernels of a POOL_PLANS row, as launches() names them
+    (the forward always writes the argmax: the backward reads it)."""
+    layout = str(channels_last).lower()
+    if kernels[0] == "3x3s2":
+        _, lanes = kernels
+        return (f"max_pool2d_fwd_3x3s2_kernel<float, unsigned char, true, {layout}, {lanes}>",
+                f"max_pool2d_bwd_3x3s2_kernel<float, {layout}>")
+    _, arg, index = kernels
+    return (f"max_pool2d_fwd_kernel<float, {arg}, true, {layout}, {index}>",
+            f"max_pool2d_bwd_kernel<float, {arg}, {layout}, {index}>")
 
 
 @pytest.mark.parametrize("case", POOL_PLANS, ids=[c[0] for c in POOL_PLANS])
 def test_max_pool2d_plan_variants(case, overrides):
-    _, shape, channels_last, kernel, stride, padding, dilation, indices, settings, forward_kernel, backward_kernel = case
+    _, shape, channels_last, kernel, stride, padding, dilation, indices, settings, kernels = case
+    forward_kernel, backward_kernel = pool_kernel_names(channels_last, kernels)
     overrides(**settings)
     x = torch.randn(shape)
     if channels_last:

@@ -72,34 +72,31 @@ def on_meta(*args, **kwargs) -> AlexNet:
         return alexnet(*args, **kwargs)
 
 
+# torchvision.models.AlexNet's features, from its source (torchvision 0.2x):
+# (out channels, kernel, stride, padding) of each convolution, each followed by
+# a ReLU; "M" a 3x3/2 max pool.
+TORCHVISION_FEATURES = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M"]
+
+
 def torchvision_replica(num_classes=1000, dropout=0.5):
-    """torchvision.models.AlexNet's layout, from its source (torchvision 0.2x)."""
+    """torchvision.models.AlexNet's layout: its state_dict keys are the indices of
+    these Sequentials."""
+    features, channels = [], 3
+    for spec in TORCHVISION_FEATURES:
+        if spec == "M":
+            features.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        else:
+            out, kernel, stride, padding = spec
+            features += [nn.Conv2d(channels, out, kernel, stride, padding), nn.ReLU(inplace=True)]
+            channels = out
+    classifier, width = [], channels * 6 * 6
+    for hidden in (4096, 4096):  # fc6, fc7
+        classifier += [nn.Dropout(p=dropout), nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+        width = hidden
     model = nn.Module()
-    model.features = nn.Sequential(
-        nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(64, 192, kernel_size=5, padding=2),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(192, 384, kernel_size=3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(256, 256, kernel_size=3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-    )
+    model.features = nn.Sequential(*features)
     model.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-    model.classifier = nn.Sequential(
-        nn.Dropout(p=dropout),
-        nn.Linear(256 * 6 * 6, 4096),
-        nn.ReLU(inplace=True),
-        nn.Dropout(p=dropout),
-        nn.Linear(4096, 4096),
-        nn.ReLU(inplace=True),
-        nn.Linear(4096, num_classes),
-    )
+    model.classifier = nn.Sequential(*classifier, nn.Linear(width, num_classes))
     model.forward = lambda x: model.classifier(torch.flatten(model.avgpool(model.features(x)), 1))
     return model
 

@@ -16,145 +16,77 @@
 // storing. For 4-lane groups of floats, group L holds outputs
 // 2L, 2L+1, N/2+2L, N/2+2L+1; for 2-lane groups of doubles, L and N/2+L.
 #if AF_VECTOR_EXT
-template <typename T, int kBytes>
+// One definition for every width, its shuffle masks computed at compile time:
+// lane i = G*l + j is position j of the 128-bit lane l, which holds
+// G = 16 / sizeof(T) elements (H = G / 2).
+template <typename T, int kBytes,
+          bool = (std::is_same<T, float>::value || std::is_same<T, double>::value) &&
+                 kBytes <= AF_SIMD_BYTES>
 struct Vec {
   static constexpr bool kOn = false;
 };
-// 16 bytes (SSE2, the base pass): one 4-lane group, outputs in natural order.
-template <>
-struct Vec<float, 16> {
+template <typename T, int kBytes>
+struct Vec<T, kBytes, true> {
   static constexpr bool kOn = true;
-  static constexpr int N = 4;
-  typedef float V __attribute__((vector_size(16)));
-  typedef int32_t I __attribute__((vector_size(16)));
-  static AF_INLINE V evens(V a, V b) { return __builtin_shuffle(a, b, I{0, 2, 4, 6}); }
-  static AF_INLINE V odds(V a, V b) { return __builtin_shuffle(a, b, I{1, 3, 5, 7}); }
-  static AF_INLINE V evens2(V a, V b) { return __builtin_shuffle(a, b, I{0, 2, 5, 7}); }
-  template <typename T>
-  static AF_INLINE T unscramble(T v) {
-    return v;
-  }
-  static AF_INLINE V zip_lo(V a, V b) { return __builtin_shuffle(a, b, I{0, 4, 1, 5}); }
-  static AF_INLINE V zip_hi(V a, V b) { return __builtin_shuffle(a, b, I{2, 6, 3, 7}); }
-};
-template <>
-struct Vec<double, 16> {
-  static constexpr bool kOn = true;
-  static constexpr int N = 2;
-  typedef double V __attribute__((vector_size(16)));
-  typedef int64_t I __attribute__((vector_size(16)));
-  static AF_INLINE V evens(V a, V b) { return __builtin_shuffle(a, b, I{0, 2}); }
-  static AF_INLINE V odds(V a, V b) { return __builtin_shuffle(a, b, I{1, 3}); }
-  static AF_INLINE V evens2(V a, V b) { return __builtin_shuffle(a, b, I{0, 3}); }
-  template <typename T>
-  static AF_INLINE T unscramble(T v) {
-    return v;
-  }
-  static AF_INLINE V zip_lo(V a, V b) { return __builtin_shuffle(a, b, I{0, 2}); }
-  static AF_INLINE V zip_hi(V a, V b) { return __builtin_shuffle(a, b, I{1, 3}); }
-};
-#if AF_SIMD_BYTES >= 32
-template <>
-struct Vec<float, 32> {
-  static constexpr bool kOn = true;
-  static constexpr int N = 8;
-  typedef float V __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-  // x[2k], x[2k+1] for the outputs k in order S, from a = x[0..], b = x[N..].
+  static constexpr int N = kBytes / sizeof(T);
+  typedef T V __attribute__((vector_size(kBytes)));
+  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> Lane;
+  typedef Lane I __attribute__((vector_size(kBytes)));
+  static constexpr int G = 16 / sizeof(T), H = G / 2;
+
+  // x[2k], x[2k+1] for the outputs k in order S, from a = x[0..], b = x[N..]:
+  // lane (l, j) takes a[G*l + 2j] for j < H, else b[G*l + 2(j - H)].
   static AF_INLINE V evens(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 2, 8, 10, 4, 6, 12, 14});
+    constexpr I m = mask([](int i) { return even(i); });
+    return __builtin_shuffle(a, b, m);
   }
   static AF_INLINE V odds(V a, V b) {
-    return __builtin_shuffle(a, b, I{1, 3, 9, 11, 5, 7, 13, 15});
+    constexpr I m = mask([](int i) { return even(i) + 1; });
+    return __builtin_shuffle(a, b, m);
   }
   // x[2k+2] in order S from a = x[2..], b = x[N+1..] (reads up to x[2N], the
   // last element the N windows need, never beyond).
   static AF_INLINE V evens2(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 2, 9, 11, 4, 6, 13, 15});
+    constexpr I m = mask([](int i) { return even(i) + (i % G >= H); });
+    return __builtin_shuffle(a, b, m);
   }
-  template <typename T>
-  static AF_INLINE T unscramble(T v) {
-    return __builtin_shuffle(v, I{0, 1, 4, 5, 2, 3, 6, 7});
+  // Output k < N/2 stands at lane (k / H, k % H), output N/2 + k at lane
+  // (k / H, H + k % H): the inverse of S, one 64-bit permute (the identity
+  // for 16 bytes).
+  template <typename U>
+  static AF_INLINE U unscramble(U v) {
+    constexpr I m = mask([](int k) {
+      const int r = k % (N / 2);
+      return r / H * G + (k >= N / 2) * H + r % H;
+    });
+    return __builtin_shuffle(v, m);
   }
   // Interleave: (a0 b0 a1 b1 ...) as two vectors.
   static AF_INLINE V zip_lo(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 8, 1, 9, 2, 10, 3, 11});
+    constexpr I m = mask([](int i) { return i / 2 + (i % 2) * N; });
+    return __builtin_shuffle(a, b, m);
   }
   static AF_INLINE V zip_hi(V a, V b) {
-    return __builtin_shuffle(a, b, I{4, 12, 5, 13, 6, 14, 7, 15});
+    constexpr I m = mask([](int i) { return N / 2 + i / 2 + (i % 2) * N; });
+    return __builtin_shuffle(a, b, m);
+  }
+
+ private:
+  // The shuffle index of lane i of evens (b's elements are N.. 2N-1).
+  static constexpr int even(int i) {
+    const int l = i / G, j = i % G;
+    return j < H ? G * l + 2 * j : N + G * l + 2 * (j - H);
+  }
+  // The constant mask whose lane i is f(i).
+  template <typename F, int... i>
+  static constexpr I mask(F f, std::integer_sequence<int, i...>) {
+    return I{f(i)...};
+  }
+  template <typename F>
+  static constexpr I mask(F f) {
+    return mask(f, std::make_integer_sequence<int, N>{});
   }
 };
-template <>
-struct Vec<double, 32> {
-  static constexpr bool kOn = true;
-  static constexpr int N = 4;
-  typedef double V __attribute__((vector_size(32)));
-  typedef int64_t I __attribute__((vector_size(32)));
-  static AF_INLINE V evens(V a, V b) { return __builtin_shuffle(a, b, I{0, 4, 2, 6}); }
-  static AF_INLINE V odds(V a, V b) { return __builtin_shuffle(a, b, I{1, 5, 3, 7}); }
-  static AF_INLINE V evens2(V a, V b) { return __builtin_shuffle(a, b, I{0, 5, 2, 7}); }
-  template <typename T>
-  static AF_INLINE T unscramble(T v) {
-    return __builtin_shuffle(v, I{0, 2, 1, 3});
-  }
-  static AF_INLINE V zip_lo(V a, V b) { return __builtin_shuffle(a, b, I{0, 4, 1, 5}); }
-  static AF_INLINE V zip_hi(V a, V b) { return __builtin_shuffle(a, b, I{2, 6, 3, 7}); }
-};
-#endif
-#if AF_SIMD_BYTES >= 64
-template <>
-struct Vec<float, 64> {
-  static constexpr bool kOn = true;
-  static constexpr int N = 16;
-  typedef float V __attribute__((vector_size(64)));
-  typedef int32_t I __attribute__((vector_size(64)));
-  static AF_INLINE V evens(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30});
-  }
-  static AF_INLINE V odds(V a, V b) {
-    return __builtin_shuffle(a, b, I{1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31});
-  }
-  static AF_INLINE V evens2(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 2, 17, 19, 4, 6, 21, 23, 8, 10, 25, 27, 12, 14, 29, 31});
-  }
-  template <typename T>
-  static AF_INLINE T unscramble(T v) {
-    return __builtin_shuffle(v, I{0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15});
-  }
-  static AF_INLINE V zip_lo(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
-  }
-  static AF_INLINE V zip_hi(V a, V b) {
-    return __builtin_shuffle(a, b, I{8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31});
-  }
-};
-template <>
-struct Vec<double, 64> {
-  static constexpr bool kOn = true;
-  static constexpr int N = 8;
-  typedef double V __attribute__((vector_size(64)));
-  typedef int64_t I __attribute__((vector_size(64)));
-  static AF_INLINE V evens(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 8, 2, 10, 4, 12, 6, 14});
-  }
-  static AF_INLINE V odds(V a, V b) {
-    return __builtin_shuffle(a, b, I{1, 9, 3, 11, 5, 13, 7, 15});
-  }
-  static AF_INLINE V evens2(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 9, 2, 11, 4, 13, 6, 15});
-  }
-  template <typename T>
-  static AF_INLINE T unscramble(T v) {
-    return __builtin_shuffle(v, I{0, 2, 4, 6, 1, 3, 5, 7});
-  }
-  static AF_INLINE V zip_lo(V a, V b) {
-    return __builtin_shuffle(a, b, I{0, 8, 1, 9, 2, 10, 3, 11});
-  }
-  static AF_INLINE V zip_hi(V a, V b) {
-    return __builtin_shuffle(a, b, I{4, 12, 5, 13, 6, 14, 7, 15});
-  }
-};
-#endif
 template <typename V>
 AF_INLINE V vload(const void* p) {
   V v;

@@ -128,15 +128,17 @@ struct Ring {
   T* operator[](int64_t c) const { return row_of_channel[c]; }
 };
 
-template <bool kRelu, Power kPower, typename scalar_t, typename acc_t>
-struct ForwardChannelsFirst {
+// What both channels-first passes keep: rings of the activations a and the
+// squares sq (load fills channel c), a conversion buffer and the window's rows.
+template <bool kRelu, typename scalar_t, typename acc_t>
+struct ChannelsFirstRows {
   const Params<acc_t>& prm;
   int64_t C, S;
   Ring<acc_t> a, sq;
   std::vector<acc_t> buffer;
   std::vector<const acc_t*> window;
 
-  ForwardChannelsFirst(const Params<acc_t>& prm_, int64_t C_, int64_t S_, int64_t tile)
+  ChannelsFirstRows(const Params<acc_t>& prm_, int64_t C_, int64_t S_, int64_t tile)
       : prm(prm_),
         C(C_),
         S(S_),
@@ -148,6 +150,13 @@ struct ForwardChannelsFirst {
   void load(const scalar_t* x, int64_t c, int64_t n) {
     activation_row<kRelu>(compute_row(x + c * S, a[c], n), a[c], sq[c], n);
   }
+};
+
+template <bool kRelu, Power kPower, typename scalar_t, typename acc_t>
+struct ForwardChannelsFirst : ChannelsFirstRows<kRelu, scalar_t, acc_t> {
+  using Rows = ChannelsFirstRows<kRelu, scalar_t, acc_t>;
+  using Rows::Rows;
+  using Rows::prm, Rows::C, Rows::S, Rows::a, Rows::sq, Rows::buffer, Rows::window, Rows::load;
 
   // x and y point at (batch, channel 0, first position of the tile). Output
   // channel c needs the squares of channels up to c + after.
@@ -173,27 +182,13 @@ struct ForwardChannelsFirst {
 };
 
 template <bool kRelu, Power kPower, typename scalar_t, typename acc_t>
-struct BackwardChannelsFirst {
-  const Params<acc_t>& prm;
-  int64_t C, S;
-  Ring<acc_t> a, sq, gp, t;
-  std::vector<acc_t> buffer;
-  std::vector<const acc_t*> window;
+struct BackwardChannelsFirst : ChannelsFirstRows<kRelu, scalar_t, acc_t> {
+  using Rows = ChannelsFirstRows<kRelu, scalar_t, acc_t>;
+  using Rows::prm, Rows::C, Rows::S, Rows::a, Rows::sq, Rows::buffer, Rows::window, Rows::load;
+  Ring<acc_t> gp, t;
 
   BackwardChannelsFirst(const Params<acc_t>& prm_, int64_t C_, int64_t S_, int64_t tile)
-      : prm(prm_),
-        C(C_),
-        S(S_),
-        a(prm_.ring_slots(C_), tile, C_),
-        sq(prm_.ring_slots(C_), tile, C_),
-        gp(prm_.ring_slots(C_), tile, C_),
-        t(prm_.ring_slots(C_), tile, C_),
-        buffer(tile),
-        window(prm_.window) {}
-
-  void load(const scalar_t* x, int64_t c, int64_t n) {
-    activation_row<kRelu>(compute_row(x + c * S, a[c], n), a[c], sq[c], n);
-  }
+      : Rows(prm_, C_, S_, tile), gp(prm_.ring_slots(C_), tile, C_), t(prm_.ring_slots(C_), tile, C_) {}
 
   // A pipeline over the channels: the squares of channel i + after complete
   // W(i), which gives s, g*p and t of channel i; t of channel i completes
@@ -343,14 +338,17 @@ void dispatch_variant(bool apply_relu, double beta, const F& f) {
   }
 }
 
-template <typename scalar_t>
-void forward_impl(const at::Tensor& x, at::Tensor& y, const ChannelView& v, int64_t size, double alpha,
-                  double beta, double k, bool apply_relu) {
+// Runs one pass over every (batch, position): Last on each pixel of a
+// channels-last tensor, First on each tile of a channels-first one. rows are
+// the pass's tensors at element 0 (inputs, then the output); both kernels take
+// them moved to the pixel or tile, First also the tile's length.
+template <template <bool, Power, typename, typename> class Last,
+          template <bool, Power, typename, typename> class First, typename scalar_t, typename... Row>
+void run_pass(CpuKernel which, const ChannelView& v, int64_t size, double alpha, double beta, double k,
+              bool apply_relu, Row*... rows) {
   using acc_t = at::opmath_type<scalar_t>;
-  record_cpu_variant(CpuKernel::kReluLrnForward, lrn::row_isa<acc_t>());
+  record_cpu_variant(which, lrn::row_isa<acc_t>());
   const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
-  const scalar_t* x_data = x.const_data_ptr<scalar_t>();
-  scalar_t* y_data = y.mutable_data_ptr<scalar_t>();
   const int64_t C = v.channels, S = v.spatial;
 
   dispatch_variant(apply_relu, beta, [&](auto relu, auto power) {
@@ -358,50 +356,17 @@ void forward_impl(const at::Tensor& x, at::Tensor& y, const ChannelView& v, int6
     constexpr Power kPower = decltype(power)::value;
     if (v.channels_last()) {
       at::parallel_for(0, v.batch * S, grain_for(C), [&](int64_t begin, int64_t end) {
-        ForwardChannelsLast<kRelu, kPower, scalar_t, acc_t> kernel(prm, C);
-        for (int64_t i = begin; i < end; ++i) kernel(x_data + i * C, y_data + i * C);
+        Last<kRelu, kPower, scalar_t, acc_t> kernel(prm, C);
+        for (int64_t i = begin; i < end; ++i) kernel((rows + i * C)...);
       });
     } else {
       const Tiling tiling(S);
       const int64_t items = v.batch * tiling.tiles_per_image;
       at::parallel_for(0, items, grain_for(C * tiling.tile), [&](int64_t begin, int64_t end) {
-        ForwardChannelsFirst<kRelu, kPower, scalar_t, acc_t> kernel(prm, C, S, tiling.tile);
+        First<kRelu, kPower, scalar_t, acc_t> kernel(prm, C, S, tiling.tile);
         for (int64_t i = begin; i < end; ++i) {
           const int64_t offset = tiling.offset(i, v.stride_batch);
-          kernel(x_data + offset, y_data + offset, tiling.length(i, S));
-        }
-      });
-    }
-  });
-}
-
-template <typename scalar_t>
-void backward_impl(const at::Tensor& g, const at::Tensor& x, at::Tensor& dx, const ChannelView& v, int64_t size,
-                   double alpha, double beta, double k, bool apply_relu) {
-  using acc_t = at::opmath_type<scalar_t>;
-  record_cpu_variant(CpuKernel::kReluLrnBackward, lrn::row_isa<acc_t>());
-  const Params<acc_t> prm(lrn_constants(size, v.channels, alpha, beta, k));
-  const scalar_t* x_data = x.const_data_ptr<scalar_t>();
-  const scalar_t* g_data = g.const_data_ptr<scalar_t>();
-  scalar_t* dx_data = dx.mutable_data_ptr<scalar_t>();
-  const int64_t C = v.channels, S = v.spatial;
-
-  dispatch_variant(apply_relu, beta, [&](auto relu, auto power) {
-    constexpr bool kRelu = decltype(relu)::value;
-    constexpr Power kPower = decltype(power)::value;
-    if (v.channels_last()) {
-      at::parallel_for(0, v.batch * S, grain_for(C), [&](int64_t begin, int64_t end) {
-        BackwardChannelsLast<kRelu, kPower, scalar_t, acc_t> kernel(prm, C);
-        for (int64_t i = begin; i < end; ++i) kernel(x_data + i * C, g_data + i * C, dx_data + i * C);
-      });
-    } else {
-      const Tiling tiling(S);
-      const int64_t items = v.batch * tiling.tiles_per_image;
-      at::parallel_for(0, items, grain_for(C * tiling.tile), [&](int64_t begin, int64_t end) {
-        BackwardChannelsFirst<kRelu, kPower, scalar_t, acc_t> kernel(prm, C, S, tiling.tile);
-        for (int64_t i = begin; i < end; ++i) {
-          const int64_t offset = tiling.offset(i, v.stride_batch);
-          kernel(x_data + offset, g_data + offset, dx_data + offset, tiling.length(i, S));
+          kernel((rows + offset)..., tiling.length(i, S));
         }
       });
     }
@@ -426,7 +391,9 @@ at::Tensor relu_lrn_forward_cpu(const at::Tensor& x, int64_t size, double alpha,
   const at::Tensor input = as_channel_view(x, view);
   at::Tensor output = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "relu_lrn_forward_cpu", [&] {
-    forward_impl<scalar_t>(input, output, view, size, alpha, beta, k, apply_relu);
+    run_pass<ForwardChannelsLast, ForwardChannelsFirst, scalar_t>(
+        CpuKernel::kReluLrnForward, view, size, alpha, beta, k, apply_relu, input.const_data_ptr<scalar_t>(),
+        output.mutable_data_ptr<scalar_t>());
   });
   return output;
 }
@@ -444,7 +411,9 @@ at::Tensor relu_lrn_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x
   const at::Tensor grad = same_layout_as(grad_out, input);
   at::Tensor grad_input = empty_output_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "relu_lrn_backward_cpu", [&] {
-    backward_impl<scalar_t>(grad, input, grad_input, view, size, alpha, beta, k, apply_relu);
+    run_pass<BackwardChannelsLast, BackwardChannelsFirst, scalar_t>(
+        CpuKernel::kReluLrnBackward, view, size, alpha, beta, k, apply_relu, input.const_data_ptr<scalar_t>(),
+        grad.const_data_ptr<scalar_t>(), grad_input.mutable_data_ptr<scalar_t>());
   });
   return grad_input;
 }
