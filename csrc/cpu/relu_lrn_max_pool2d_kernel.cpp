@@ -286,9 +286,12 @@ namespace base {
 // The variant of the forward's pooling: float32 NCHW rows on the interior
 // rows of the CPU's instruction set (ALEXNET_FAST_CPU_ISA caps it), other
 // dtypes and channels-last pooling on the SSE2 and scalar base code.
+// The vector rows hold the window positions i * kW + j in int32 lanes.
+constexpr int64_t kMaxVectorPoolPositions = int64_t(1) << 30;
+
 template <typename scalar_t>
 CpuIsa pooling_isa(bool channels_last, const BatchPoolGeometry& g) {
-  if (std::is_same_v<scalar_t, float> && !channels_last && g.kH * g.kW <= (int64_t(1) << 30)) return cpu_isa();
+  if (std::is_same_v<scalar_t, float> && !channels_last && g.kH * g.kW <= kMaxVectorPoolPositions) return cpu_isa();
   return CpuIsa::kBase;
 }
 
@@ -313,6 +316,7 @@ struct ForwardNCHW {
   std::vector<int64_t> column_of_slot;  // its inverse
   std::vector<int64_t> jofs;     // window column j -> offset + ow in a buffer row
   int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
+  CpuIsa pooling;                // the interior rows' variant
 
   ForwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_),
@@ -322,6 +326,7 @@ struct ForwardNCHW {
         window(prm_.window) {
     max_rows = band_input_rows(g, band);
     buf.resize(g.C * max_rows * g.W);
+    pooling = pooling_isa<scalar_t>(/*channels_last=*/false, g);
     // Phase ph (the columns w % sW == ph) starts at phase_off[ph]. Phases at or past W
     // hold no column and start at W, so only min(sW, W) + 1 offsets are stored: a
     // stride far beyond the row (2**31 - 1 is valid) costs no memory or time.
@@ -456,8 +461,7 @@ struct ForwardNCHW {
   void pool_interior(const acc_t* rowp, int64_t i_lo, int64_t i_hi, scalar_t* o, index_t* argmax) {
     int64_t ow = ow_a;
     if constexpr (std::is_same_v<scalar_t, float>) {
-      // The vector rows keep positions in int32 lanes.
-      if (g.kH * g.kW <= (int64_t(1) << 30) && pool_interior_row_for_isa(rowp, i_lo, i_hi, o, argmax)) return;
+      if (g.kH * g.kW <= kMaxVectorPoolPositions && pool_interior_row_for_isa(rowp, i_lo, i_hi, o, argmax)) return;
     }
 #if defined(__SSE2__)
     if constexpr (std::is_same_v<acc_t, float> && !std::is_same_v<scalar_t, float>) {
@@ -474,7 +478,7 @@ struct ForwardNCHW {
   }
 
   AF_INLINE bool pool_interior_row_for_isa(const float* rowp, int64_t i_lo, int64_t i_hi, float* o, index_t* argmax) {
-    switch (pooling_isa<float>(/*channels_last=*/false, g)) {
+    switch (pooling) {
 #if AF_LRN_MULTI_TARGET
       case CpuIsa::kAvx512:
         return avx512::pool_interior_row<index_t, kArg>(rowp, g.W, i_lo, i_hi, g.kW, jofs.data(), ow_a, ow_b, o, argmax);
