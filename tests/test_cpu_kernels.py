@@ -40,7 +40,7 @@ ISAS = ("base", "avx2", "avx512")
 U = 2.0**-24  # float32's unit roundoff
 # |p / s^-beta - 1| for normal s, in units of U (docs/math.md, "CPU
 # instruction sets"); p is the row functions' s^-0.75 or s^-0.5.
-POWER_BOUND = {"base": 6.5, "avx2": 14.5, "avx512": 7.5}
+POWER_BOUND = {"base": 6.5, "avx2": 14.5, "avx512": 3.3}
 # s = k + alpha/size * sum a^2 adds its rounding, at most (size + 2) U, which
 # the power scales by beta <= 1; y = a * p rounds once more.
 LRN_SIZE = 5
@@ -281,6 +281,11 @@ def test_power_within_documented_bound(isa):
         worst = error[normal].max().item()
         assert worst <= (POWER_BOUND[isa] + 1) * U, f"{_case_id(case)}: {worst / U:.2f} U"
         assert torch.isfinite(case["out"][~normal]).all() and (case["out"][~normal] > 0).all(), _case_id(case)
+        if isa == "avx512" and case["params"]["beta"] == 0.75:
+            # Its s^-3/4 has no subnormal intermediate: the bound holds against
+            # the (rounded) subnormal s as well (docs/math.md).
+            worst = error[~normal].max().item()
+            assert worst <= (POWER_BOUND[isa] + 1) * U, f"{_case_id(case)}, subnormal s: {worst / U:.2f} U"
 
 
 @pytest.mark.parametrize("first, second", [("base", "avx2"), ("base", "avx512"), ("avx2", "avx512")])

@@ -26,9 +26,9 @@
 //           the 12-bit reciprocal square root estimate plus one Newton step
 //           (within 4.9u) instead of the divider: s^-0.75 = q * (q * q^-1/2)
 //           with q = s^-1/2, within 14.5u; 1/s = q * q for the backward pass.
-//   avx512  the same with 16 float lanes and the 14-bit estimate: s^-1/2
-//           within 1.6u, s^-0.75 within 6u (for s >= 2^-125). About 2.5x the
-//           base forward throughput on a Sapphire Rapids core.
+//   avx512  16 float lanes and the 14-bit estimate: s^-1/2 within 1.6u
+//           (for s >= 2^-125); s^-0.75 from two estimates and one Newton
+//           step on the power itself, within 3.3u.
 // Float rows (float, half and bfloat16 tensors) take the widest variant the
 // CPU has (and ALEXNET_FAST_CPU_ISA allows), double rows always the base ones.
 // Within a process every element of every row goes through the same
@@ -338,6 +338,26 @@ C10_ALWAYS_INLINE Zmm pow(Zmm a, float e) {
   return {_mm512_load_ps(lanes), a.m};
 }
 
+// s^-3/4 within 3.3 * 2^-24 of the exact value for every s > 0, subnormal
+// included (docs/math.md): the estimate p0 = e1 (e1 e2) from e1 = rsqrt14(s)
+// ~ s^-1/2 and e2 = rsqrt14(e1) ~ s^1/4 (relative error below 2.5 * 2^-14),
+// then one Newton step for p^-4 = s^3, p = p0 + (p0/4)(1 - p0^4 s^3), with
+// p0^4 s^3 as (u u)(u p0), u = p0 s ~ s^1/4: no intermediate leaves
+// [2^-112, 2^75], so none over- or underflows. 12 operations where
+// q (q q^-1/2) with two refined estimates takes 18, and the bound is half as
+// wide. At s = 0 and s = inf, where e1 is exact (inf, 0) and the step gives
+// NaN (0 * inf), keep e1; a negative or NaN s gives NaN. The refined q is not
+// used (the backward pass's 1/s is).
+C10_ALWAYS_INLINE Zmm three_quarters_power(Zmm s, Zmm /*q*/) {
+  const __m512 e1 = _mm512_rsqrt14_ps(s.v);
+  const __m512 e2 = _mm512_rsqrt14_ps(e1);
+  const __m512 p0 = _mm512_mul_ps(e1, _mm512_mul_ps(e1, e2));
+  const __m512 u = _mm512_mul_ps(p0, s.v);
+  const __m512 r = _mm512_fnmadd_ps(_mm512_mul_ps(u, u), _mm512_mul_ps(u, p0), _mm512_set1_ps(1.0f));
+  const __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(p0, _mm512_set1_ps(0.25f)), r, p0);
+  return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(p, p, _CMP_UNORD_Q), p, e1), s.m};
+}
+
 #include "lrn_rows_rsqrt.h"
 
 #define AF_LRN_ROW __attribute__((noinline)) inline
@@ -410,6 +430,14 @@ struct Ymm {
     return nan_to(Ymm{_mm256_fmadd_ps(q0, r, q0), x.m}, Ymm{q0, x.m});
   }
 };
+
+// s^-3/4 = q (q q^-1/2) from q = s^-1/2, within 14.5 * 2^-24 (docs/math.md):
+// the 12-bit estimate is too coarse for avx512's one-step form. At s = 0 and
+// s = inf (q = inf, 0) the product is 0 * inf: there keep q, the limit.
+template <bool kMasked>
+C10_ALWAYS_INLINE Ymm<kMasked> three_quarters_power(Ymm<kMasked> /*s*/, Ymm<kMasked> q) {
+  return nan_to(q * (q * rsqrt(q)), q);
+}
 
 // body(Ymm, t) over [0, n): full registers, then one masked register.
 template <typename T, typename Body>
@@ -494,38 +522,26 @@ inline void input_grad_row(const T* const* t_rows, int64_t count, const T* a, co
   AF_LRN_DISPATCH(input_grad_row<kRelu>, t_rows, count, a, gp, dx, n, coef);
 }
 
+// Whether the row holds a NaN or an infinity (the scan of the wide-range
+// repair below), at the row functions' width: the scalar scan of an earlier
+// version took a third of relu_lrn's forward time, its SSE2 form a tenth.
+template <typename T>
+inline bool has_nonfinite(const T* row, int64_t n) {
+  AF_LRN_DISPATCH(has_nonfinite_row, row, n);
+}
+
 #undef AF_LRN_DISPATCH
 
 // ---------------------------------------------------------------------------
 // The edges of the range. Where an intermediate of the row formulas over- or
 // underflows although the true value is finite (alpha * sum a^2 beyond the
 // type's range, k = 0 with tiny activations), the fast value can come out NaN
-// or +-inf. So output and gradient rows are checked for non-finite values (one
-// compare per element, the row still in L1) and those elements recomputed by
+// or +-inf. So output and gradient rows are checked for non-finite values
+// (has_nonfinite above, the row still in L1) and those elements recomputed by
 // lrn_output_wide_range / lrn_input_grad_wide_range (lrn_wide_range.h), which
 // return the finite value, or the infinity of the right sign where the true
 // value overflows. Elements whose inputs hold a NaN or inf keep the fast value
 // (PyTorch's).
-
-// v is non-finite exactly when its exponent field is all ones: adding one to
-// the exponent field of |v|'s bits then carries into the sign bit, and only
-// then. So the scan is an AND, an ADD and an OR per element on integers, which
-// GCC vectorises; the float compare !(|v| <= max) it leaves scalar (it may
-// trap), and that scalar loop took a third of relu_lrn's forward time.
-template <typename T>
-inline bool has_nonfinite(const T* row, int64_t n) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
-  using Bits = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
-  constexpr Bits kSign = Bits(1) << (8 * sizeof(T) - 1);
-  constexpr Bits kExponentOne = Bits(1) << (std::numeric_limits<T>::digits - 1);
-  Bits carries = 0;
-  for (int64_t t = 0; t < n; ++t) {
-    Bits bits;
-    std::memcpy(&bits, row + t, sizeof(bits));
-    carries |= (bits & ~kSign) + kExponentOne;
-  }
-  return (carries & kSign) != 0;
-}
 
 // recompute(t, value) evaluates element t of the row (an output row y or an
 // input-gradient row dx) in wide range; false keeps the fast value.

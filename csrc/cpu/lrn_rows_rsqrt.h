@@ -4,11 +4,12 @@
 //   rsqrt(V)              x^-1/2: the estimate and one Newton step
 //   nan_to(V v, V other)  v, with `other` in the lanes where v is NaN
 //   pow(V, float)         lane by lane std::pow
+//   three_quarters_power(V s, V q)   s^-3/4, from s or from q = rsqrt(s)
 // (the error bounds are in docs/math.md, "CPU instruction sets").
 
 // p = s^-beta and inv = 1/s without the divider for beta = 0.75 and 0.5:
-// q = s^-1/2, s^-0.75 = q * (q * q^-1/2), 1/s = q * q. At s = 0 (q = inf)
-// and s = inf (q = 0), q * (q * q^-1/2) is 0 * inf: there p = q, the limit.
+// q = s^-1/2, 1/s = q * q, and s^-0.75 in the instruction set's own form.
+// The forward pass uses p alone: what only inv needs is dropped.
 template <Power kPower, typename V>
 C10_ALWAYS_INLINE void neg_pow(V s, float beta, V& p, V& inv) {
   if constexpr (kPower == Power::kZero) {
@@ -20,7 +21,7 @@ C10_ALWAYS_INLINE void neg_pow(V s, float beta, V& p, V& inv) {
     if constexpr (kPower == Power::kHalf) {
       p = q;
     } else {
-      p = nan_to(q * (q * rsqrt(q)), q);
+      p = three_quarters_power(s, q);
     }
   } else {
     inv = s.broadcast(1.0f) / s;

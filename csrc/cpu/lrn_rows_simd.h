@@ -71,3 +71,23 @@ AF_LRN_ROW void input_grad_row(const T* const* t_rows, int64_t count, const T* a
     value.store(dx + t);
   });
 }
+
+// Whether the row holds a NaN or an infinity. v is non-finite exactly when
+// its exponent field is all ones: adding one to the exponent field of |v|'s
+// bits then carries into the sign bit, and only then. An AND, an ADD and an
+// OR per element on integers, which GCC vectorises at this variant's width;
+// the float compare !(|v| <= max) it would leave scalar (it may trap).
+template <typename T>
+AF_LRN_ROW bool has_nonfinite_row(const T* row, int64_t n) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  using Bits = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
+  constexpr Bits kSign = Bits(1) << (8 * sizeof(T) - 1);
+  constexpr Bits kExponentOne = Bits(1) << (std::numeric_limits<T>::digits - 1);
+  Bits carries = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    Bits bits;
+    std::memcpy(&bits, row + t, sizeof(bits));
+    carries |= (bits & ~kSign) + kExponentOne;
+  }
+  return (carries & kSign) != 0;
+}
