@@ -423,6 +423,10 @@ struct ForwardNCHW {
           _mm_storeu_ps(dst + iw / 2, _mm_shuffle_ps(lo4, hi4, _MM_SHUFFLE(2, 0, 2, 0)));
           _mm_storeu_ps(dst + half + iw / 2, _mm_shuffle_ps(lo4, hi4, _MM_SHUFFLE(3, 1, 3, 1)));
         }
+        // The last columns by parity: the colmap lookup, a load the store
+        // waits on, made this tail cost as much as the vector loop.
+        for (; iw < g.W; ++iw) dst[(iw & 1) * half + iw / 2] = src[iw];
+        return;
       }
     }
 #endif
