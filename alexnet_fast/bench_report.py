@@ -78,8 +78,9 @@ def op_table(report: dict) -> Table:
     _drop_empty_column(headers, rows, "vs compile")
     _drop_empty_column(headers, rows, "check")
     meta, settings = report["meta"], report["meta"]["settings"]
-    title = (f"Operators: {settings['dtype']} on {meta['device_name']} ({meta['device']}), "
-             f"batch {settings['op_batch']}, "
+    isa = (meta.get("cpu") or {}).get("isa") if meta["device"] == "cpu" else None
+    title = (f"Operators: {settings['dtype']} on {meta['device_name']} ({meta['device']}"
+             f"{', ' + isa + ' kernels' if isa else ''}), batch {settings['op_batch']}, "
              f"median of {settings['repeats']}{'+' if settings['min_time'] else ''} timed calls after "
              f"{settings['warmup']} warm-up{', quick' if settings.get('quick') else ''}")
     footnotes = [_copy_footnote(report["copy"]), "vs X: X's median / this median (above 1: faster than X)"]
@@ -336,5 +337,7 @@ def _pytest_report(data: dict, device: str, dtype: str, ops: list, copy: list, m
                     model_batch=model[0]["batch"] if model else None, model_steps=rounds(model), model_warmup="2+1")
     note = (f"pytest-benchmark run of {data.get('datetime')}: torch {info.get('torch')}, triton {info.get('triton')}, "
             f"{info.get('threads')} threads")
-    meta = dict(device=device, device_name=info.get("device") or device, settings=settings, notes=[note])
+    cpu = info.get("cpu") or {}
+    meta = dict(device=device, device_name=cpu.get("name") or info.get("device") or device, cpu=cpu,
+                settings=settings, notes=[note])
     return dict(meta=meta, ops=ops, copy=copy, model=model)

@@ -279,6 +279,7 @@ def meta(settings: Settings, command: str, args: dict, notes: list[str]) -> dict
     return dict(
         device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        cpu=cpu_info(),
         torch=torch.__version__,
         triton=package_version("triton"),
         alexnet_fast=package_version("alexnet-fast"),
@@ -310,6 +311,33 @@ def package_version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def cpu_info() -> dict:
+    """The CPU's model (family and model numbers: a VM may hide the name) and
+    the instruction-set variant the CPU kernels run (the best the CPU has,
+    capped by ALEXNET_FAST_CPU_ISA)."""
+    info = dict(name=cpu_name(), family=None, model=None, isa=None, isa_supported=None,
+                isa_cap=os.environ.get("ALEXNET_FAST_CPU_ISA"))
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("cpu family", "model") and info[key.removeprefix("cpu ")] is None:
+                    info[key.removeprefix("cpu ")] = int(value)
+                if not line.strip():
+                    break
+    except (OSError, ValueError):
+        pass
+    try:
+        from alexnet_fast import _C
+
+        variants = _C._cpu_variants_used()
+        info.update(isa=variants["selected"], isa_supported=variants["supported"])
+    except (ImportError, AttributeError, KeyError):
+        pass
+    return info
 
 
 def cpu_name() -> str:

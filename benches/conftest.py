@@ -5,12 +5,14 @@ sets the batch (default 32 on CPU, 128 on GPU). Each benchmark's extra_info
 carries the bytes an ideal kernel moves, so GB/s and the fraction of the
 `copy` provider's bandwidth follow from the saved JSON.
 """
+import datetime
 import platform
 
 import pytest
 import torch
 
 from _bench_setup import BATCH, DEVICE
+from alexnet_fast.bench_run import cpu_info
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -27,6 +29,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         cuda=torch.version.cuda,
         threads=torch.get_num_threads(),
         batch=BATCH,
+        cpu=cpu_info(),
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
 
 
