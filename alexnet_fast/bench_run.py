@@ -167,7 +167,9 @@ def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict
         functions = {}
         for mode in benchmarks.MODES:
             measured = []
-            for provider in [p for p in providers if mode in _modes(p)]:
+            # The peers take NCHW arrays: the channels-last cases are ours and PyTorch's.
+            for provider in [p for p in providers if mode in _modes(p)
+                             and not (case.channels_last and p in peers.PEERS)]:
                 progress.step(f"{case.name} {mode} {provider}")
                 row = dict(op=case.op, case=case.name, shape=list(case.shape), dtype=dtype, mode=mode,
                            provider=provider, bytes=benchmarks.bytes_moved(case, mode, x, grad))

@@ -37,6 +37,7 @@ class OpCase:
     op: str  # one of OPS
     name: str  # e.g. "norm1"
     shape: tuple[int, ...]
+    channels_last: bool = False  # input and gradient in torch.channels_last
 
 
 def op_available(op: str) -> bool:
@@ -53,6 +54,9 @@ def op_cases(batch: int, ops=OPS) -> list[OpCase]:
         OpCase("max_pool2d", "pool1", (batch, 96, 55, 55)),
         OpCase("max_pool2d", "pool2", (batch, 256, 27, 27)),
         OpCase("max_pool2d", "pool5", (batch, 256, 13, 13)),
+        # Against PyTorch's own channels-last kernels (eager and compile get the same layout).
+        OpCase("max_pool2d", "pool1-nhwc", (batch, 96, 55, 55), channels_last=True),
+        OpCase("max_pool2d", "pool2-nhwc", (batch, 256, 27, 27), channels_last=True),
         OpCase("relu_lrn_max_pool2d", "norm1+pool1", (batch, 96, 55, 55)),
         OpCase("relu_lrn_max_pool2d", "norm2+pool2", (batch, 256, 27, 27)),
     ]
@@ -111,7 +115,9 @@ def make_inputs(case: OpCase, dtype: torch.dtype, device, seed: int = 0):
         x = torch.relu(x)
     out_shape = _eager(case.op)(x[:1]).shape[1:]
     grad = torch.randn((case.shape[0], *out_shape), generator=gen)
-    return x.to(device=device, dtype=dtype), grad.to(device=device, dtype=dtype)
+    layout = torch.channels_last if case.channels_last else torch.contiguous_format
+    return (x.to(device=device, dtype=dtype, memory_format=layout),
+            grad.to(device=device, dtype=dtype, memory_format=layout))
 
 
 def workload(fn, mode: str, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], object]:
