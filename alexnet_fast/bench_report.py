@@ -339,5 +339,5 @@ def _pytest_report(data: dict, device: str, dtype: str, ops: list, copy: list, m
             f"{info.get('threads')} threads")
     cpu = info.get("cpu") or {}
     meta = dict(device=device, device_name=cpu.get("name") or info.get("device") or device, cpu=cpu,
-                settings=settings, notes=[note])
+                threads=info.get("threads"), settings=settings, notes=[note])
     return dict(meta=meta, ops=ops, copy=copy, model=model)

@@ -154,3 +154,44 @@ def test_benches_report_prints_the_tables_of_a_stored_run():
     assert done.returncode == 0, done.stderr
     assert "### Operators: float32" in done.stdout and "| op | case | mode | provider | median ms |" in done.stdout
     assert "### AlexNet (paper variant" in done.stdout
+
+
+def _pytest_benchmark_json(medians, iqr=None):
+    """A pytest-benchmark JSON with the given {(op, case, mode, provider): median s}."""
+    iqr = iqr or {}
+    benchmarks = [dict(extra_info=dict(op=op, case=case, mode=mode, provider=provider),
+                       stats=dict(median=median, iqr=iqr.get((op, case, mode, provider), 0.01 * median)))
+                  for (op, case, mode, provider), median in medians.items()]
+    return dict(machine_info=dict(cpu=dict(name="test CPU", family=6, model=1, isa="avx2"), threads=2,
+                                  torch="x", date="today"), benchmarks=benchmarks)
+
+
+def test_cpu_targets_computes_each_ratio_from_the_run(tmp_path):
+    m = {("copy", "norm1", "forward", "copy"): 1.0, ("relu_lrn", "norm1", "forward", "cpu"): 1.4,
+         ("copy", "norm2", "forward", "copy"): 1.0, ("relu_lrn", "norm2", "forward", "cpu"): 1.8}
+    for fused, lrn, pool in (("norm1+pool1", "norm1", "pool1"), ("norm2+pool2", "norm2", "pool2")):
+        for mode in ("forward", "forward_backward"):
+            m[("relu_lrn", lrn, mode, "cpu")] = m.get(("relu_lrn", lrn, mode, "cpu"), 3.0)
+            m[("max_pool2d", pool, mode, "cpu")] = 1.0
+            m[("relu_lrn_max_pool2d", fused, mode, "cpu")] = 0.7 * (m[("relu_lrn", lrn, mode, "cpu")] + 1.0)
+    m[("relu_lrn_max_pool2d", "norm2+pool2", "forward_backward", "cpu")] = 3.6  # 0.9x of 4.0: missed
+    m[("max_pool2d", "pool1-nhwc", "forward_backward", "cpu")] = 1.0
+    m[("max_pool2d", "pool1-nhwc", "forward_backward", "eager")] = 2.0
+    m[("max_pool2d", "pool1", "forward", "onnxruntime")] = 0.5  # faster than ours (1.0)
+    m[("relu_lrn", "norm1", "forward", "onnxruntime")] = 9.0
+    m[("alexnet-paper", None, "forward_backward", "fast")] = 1.0
+    m[("alexnet-paper", None, "forward_backward", "reference")] = 1.5
+    noisy = {("copy", "norm1", "forward", "copy"): 0.5}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(_pytest_benchmark_json(m, noisy)))
+    done = subprocess.run([sys.executable, str(ROOT / "benches" / "cpu_targets.py"), str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert "1.40x | yes (unreliable: spread copy norm1 forward 50%)" in rows["relu_lrn forward <= 1.5x copy (norm1)"]
+    assert "1.80x | no |" in rows["relu_lrn forward <= 1.7x copy (norm2)"]
+    assert "0.70x | yes |" in rows["fused <= 0.8x relu_lrn + max_pool2d (norm1+pool1, forward)"]
+    assert "0.90x | no |" in rows["fused <= 0.8x relu_lrn + max_pool2d (norm2+pool2, forward_backward)"]
+    assert "2.00x | yes |" in rows["channels_last max_pool2d fwd+bwd >= 1.5x PyTorch (pool1-nhwc)"]
+    assert "pool1 forward (500 ms vs ours 1e+03 ms) | no" in rows["faster than onnxruntime on every op and mode"]
+    assert "1.50x | yes |" in rows["paper AlexNet training step >= 1.45x reference eager"]
