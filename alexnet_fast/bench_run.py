@@ -167,9 +167,7 @@ def bench_ops(settings: Settings, cases, providers, progress) -> tuple[list[dict
         functions = {}
         for mode in benchmarks.MODES:
             measured = []
-            # The peers take NCHW arrays: the channels-last cases are ours and PyTorch's.
-            for provider in [p for p in providers if mode in _modes(p)
-                             and not (case.channels_last and p in peers.PEERS)]:
+            for provider in [p for p in providers if mode in _modes(p) and (case.for_peers or p not in peers.PEERS)]:
                 progress.step(f"{case.name} {mode} {provider}")
                 row = dict(op=case.op, case=case.name, shape=list(case.shape), dtype=dtype, mode=mode,
                            provider=provider, bytes=benchmarks.bytes_moved(case, mode, x, grad))
@@ -278,10 +276,11 @@ def bench_model(settings: Settings, providers, progress) -> list[dict]:
 def meta(settings: Settings, command: str, args: dict, notes: list[str]) -> dict:
     """Where, when and with what the run was made."""
     device = settings.device
+    cpu = cpu_info()
     return dict(
         device=str(device),
-        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-        cpu=cpu_info(),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu["name"],
+        cpu=cpu,
         torch=torch.__version__,
         triton=package_version("triton"),
         alexnet_fast=package_version("alexnet-fast"),
@@ -315,23 +314,32 @@ def package_version(package: str) -> str | None:
         return None
 
 
-def cpu_info() -> dict:
-    """The CPU's model (family and model numbers: a VM may hide the name) and
-    the instruction-set variant the CPU kernels run (the best the CPU has,
-    capped by ALEXNET_FAST_CPU_ISA)."""
-    info = dict(name=cpu_name(), family=None, model=None, isa=None, isa_supported=None,
-                isa_cap=os.environ.get("ALEXNET_FAST_CPU_ISA"))
+def _first_processor() -> dict[str, str]:
+    """The fields of the first processor in /proc/cpuinfo ({} where there is none)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("cpu family", "model") and info[key.removeprefix("cpu ")] is None:
-                    info[key.removeprefix("cpu ")] = int(value)
                 if not line.strip():
                     break
-    except (OSError, ValueError):
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
         pass
+    return fields
+
+
+def cpu_info() -> dict:
+    """The CPU's name, its family and model numbers (a VM may hide the name),
+    and the instruction-set variant the CPU kernels run (the best the CPU has,
+    capped by ALEXNET_FAST_CPU_ISA)."""
+    fields = _first_processor()
+
+    def number(key):
+        return int(fields[key]) if fields.get(key, "").isdigit() else None
+
+    info = dict(name=cpu_name(fields), family=number("cpu family"), model=number("model"), isa=None,
+                isa_supported=None, isa_cap=os.environ.get("ALEXNET_FAST_CPU_ISA"))
     try:
         from alexnet_fast import _C
 
@@ -342,12 +350,7 @@ def cpu_info() -> dict:
     return info
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
+def cpu_name(fields: dict[str, str] | None = None) -> str:
+    """The CPU's model name (from ``fields`` of /proc/cpuinfo when given)."""
+    fields = _first_processor() if fields is None else fields
+    return fields.get("model name") or platform.processor() or platform.machine() or "cpu"

@@ -39,6 +39,12 @@ class OpCase:
     shape: tuple[int, ...]
     channels_last: bool = False  # input and gradient in torch.channels_last
 
+    @property
+    def for_peers(self) -> bool:
+        """Whether the peers time this case: they take NCHW arrays, so the
+        channels-last cases are ours and PyTorch's alone."""
+        return not self.channels_last
+
 
 def op_available(op: str) -> bool:
     """Whether this build of alexnet_fast has the operator ``op``."""

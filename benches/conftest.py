@@ -5,7 +5,6 @@ sets the batch (default 32 on CPU, 128 on GPU). Each benchmark's extra_info
 carries the bytes an ideal kernel moves, so GB/s and the fraction of the
 `copy` provider's bandwidth follow from the saved JSON.
 """
-import datetime
 import platform
 
 import pytest
@@ -30,7 +29,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         threads=torch.get_num_threads(),
         batch=BATCH,
         cpu=cpu_info(),
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
 
 

@@ -14,6 +14,8 @@ this suite (every ratio from medians measured in that same run):
 import json
 import sys
 
+from alexnet_fast import peers as peer_frameworks
+
 
 SPREAD_LIMIT = 0.10  # IQR / median above which a timing is not trusted (as `alexnet-fast bench`)
 
@@ -37,7 +39,7 @@ def main(path: str) -> None:
     cpu = data["machine_info"].get("cpu", {})
     print(f"{path}: {cpu.get('name')} (family {cpu.get('family')}, model {cpu.get('model')}), "
           f"{cpu.get('isa')} kernels, {data['machine_info'].get('threads')} threads, "
-          f"torch {data['machine_info'].get('torch')}, {data['machine_info'].get('date')}\n")
+          f"torch {data['machine_info'].get('torch')}, {data.get('datetime')}\n")
     print("| target | measured | met |\n|---|---|---|")
 
     def row(target, text, met):
@@ -68,8 +70,7 @@ def main(path: str) -> None:
             ours, eager = get((*key, "cpu")), get((*key, "eager"))
             row(f"channels_last max_pool2d fwd+bwd >= 1.5x PyTorch ({case})",
                 f"{eager * 1e3:.2f} ms / {ours * 1e3:.2f} ms = {eager / ours:.2f}x", eager / ours >= 1.5)
-    peers = sorted({k[3] for k in m} - {"cpu", "eager", "compile", "copy", "fast", "reference", "reference+compile"})
-    for peer in peers:
+    for peer in [p for p in peer_frameworks.PEERS if any(k[3] == p for k in m)]:
         losses = [f"{k[1]} {k[2]} ({get(k) * 1e3:.3g} ms vs ours {get((*k[:3], 'cpu')) * 1e3:.3g} ms)"
                   for k in sorted(m, key=str) if k[3] == peer and m[k] < m[(*k[:3], "cpu")]]
         row(f"faster than {peer} on every op and mode", "; ".join(losses) or "faster everywhere", not losses)

@@ -45,7 +45,7 @@ PEERS = peers.installed() if DEVICE.type == "cpu" else []
 PEER_MODES = [(peer, mode) for peer in PEERS for mode in peers.modes(peer)]
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c.channels_last], ids=lambda c: f"{c.op}-{c.name}")
+@pytest.mark.parametrize("case", [c for c in CASES if c.for_peers], ids=lambda c: f"{c.op}-{c.name}")
 @pytest.mark.parametrize("peer, mode", PEER_MODES, ids=lambda value: str(value))
 def test_peer(run_benchmark, benchmark, peer, mode, case):
     dtype = torch.float32

@@ -162,8 +162,8 @@ def _pytest_benchmark_json(medians, iqr=None):
     benchmarks = [dict(extra_info=dict(op=op, case=case, mode=mode, provider=provider),
                        stats=dict(median=median, iqr=iqr.get((op, case, mode, provider), 0.01 * median)))
                   for (op, case, mode, provider), median in medians.items()]
-    return dict(machine_info=dict(cpu=dict(name="test CPU", family=6, model=1, isa="avx2"), threads=2,
-                                  torch="x", date="today"), benchmarks=benchmarks)
+    return dict(machine_info=dict(cpu=dict(name="test CPU", family=6, model=1, isa="avx2"), threads=2, torch="x"),
+                datetime="today", benchmarks=benchmarks)
 
 
 def test_cpu_targets_computes_each_ratio_from_the_run(tmp_path):
@@ -185,7 +185,7 @@ def test_cpu_targets_computes_each_ratio_from_the_run(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(_pytest_benchmark_json(m, noisy)))
     done = subprocess.run([sys.executable, str(ROOT / "benches" / "cpu_targets.py"), str(path)], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     rows = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
     assert "1.40x | yes (unreliable: spread copy norm1 forward 50%)" in rows["relu_lrn forward <= 1.5x copy (norm1)"]
