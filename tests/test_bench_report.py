@@ -195,3 +195,20 @@ def test_cpu_targets_computes_each_ratio_from_the_run(tmp_path):
     assert "2.00x | yes |" in rows["channels_last max_pool2d fwd+bwd >= 1.5x PyTorch (pool1-nhwc)"]
     assert "pool1 forward (500 ms vs ours 1e+03 ms) | no" in rows["faster than onnxruntime on every op and mode"]
     assert "1.50x | yes |" in rows["paper AlexNet training step >= 1.45x reference eager"]
+
+
+def test_cpu_targets_names_what_a_partial_run_lacks(tmp_path):
+    # A run of part of the suite (pytest -k): each target that needs a missing
+    # timing says which one, and the others are still computed.
+    m = {("copy", "norm1", "forward", "copy"): 1.0, ("relu_lrn", "norm1", "forward", "cpu"): 1.2,
+         ("relu_lrn", "norm2", "forward", "cpu"): 1.0}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(_pytest_benchmark_json(m)))
+    done = subprocess.run([sys.executable, str(ROOT / "benches" / "cpu_targets.py"), str(path)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert "1.20x | yes |" in rows["relu_lrn forward <= 1.5x copy (norm1)"]
+    assert "not in this run: copy norm2 forward copy | - |" in rows["relu_lrn forward <= 1.7x copy (norm2)"]
+    fused = rows["fused <= 0.8x relu_lrn + max_pool2d (norm1+pool1, forward)"]
+    assert "not in this run: relu_lrn_max_pool2d norm1+pool1 forward cpu | - |" in fused
