@@ -142,6 +142,29 @@ inline void prefetch_row(const T* row, int64_t n) {
 // backward 1.6x.
 constexpr int64_t kPrefetchChannels = 2;
 
+// Positions per tile of the channels-first passes (relu_lrn's tiles of a
+// plane, the fused op's tiles of whole rows). Each row function call costs a
+// fixed few tens of cycles (the call, the variant's dispatch, the loop's
+// set-up, the masked tail) besides its arithmetic, so short rows lose; rows
+// so long that the rings of the window's channels leave L1 lose too.
+// relu_lrn forward, (32, 96, 55, 55) float32, 2 threads, avx512 (AMD family
+// 26, docs/performance.md, round 5): 2.2x a copy's time with 256-position
+// tiles, 1.4x with 512, 1.7x with 1024.
+constexpr int64_t kRingBytes = int64_t(24) << 10;
+
+// The longest tile whose `rings` rings of `slots` rows of T fit kRingBytes,
+// shortened so that the S positions split into tiles of equal length, and
+// into at least `min_tiles` tiles while those keep 128 positions or more
+// (work for every thread on a small batch).
+template <typename T>
+inline int64_t tile_positions(int64_t S, int64_t rings, int64_t slots, int64_t min_tiles) {
+  const int64_t longest = std::max<int64_t>(16, kRingBytes / (std::max<int64_t>(1, rings * slots) * int64_t(sizeof(T))));
+  int64_t tiles = (S + longest - 1) / longest;
+  tiles = std::max(tiles, std::min(min_tiles, S / 128));
+  tiles = std::max<int64_t>(tiles, 1);
+  return (S + tiles - 1) / tiles;
+}
+
 // ---------------------------------------------------------------------------
 // Base vector types: Scalar<T> (one lane; double, and the last positions of a
 // row) and Floats<K> (K SSE2 registers). GCC does not vectorise the row loops

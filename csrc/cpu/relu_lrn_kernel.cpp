@@ -107,9 +107,6 @@ inline void finish_row(const acc_t* buffer, scalar_t* dst, int64_t n) {
 // ---------------------------------------------------------------------------
 // Channels-first: tiles of `tile` spatial positions, walked channel by channel
 
-// Spatial positions per channels-first tile: the ring buffers stay in L1.
-constexpr int64_t kTile = 256;
-
 
 // Rows of the last `slots` channels of a tile (Params::ring_slots): channel c
 // lives in slot c % slots until channel c + slots replaces it. The slots of all C channels
@@ -154,6 +151,7 @@ struct ChannelsFirstRows {
 
 template <bool kRelu, Power kPower, typename scalar_t, typename acc_t>
 struct ForwardChannelsFirst : ChannelsFirstRows<kRelu, scalar_t, acc_t> {
+  static constexpr int64_t kRings = 2;  // a, sq
   using Rows = ChannelsFirstRows<kRelu, scalar_t, acc_t>;
   using Rows::Rows;
   using Rows::prm, Rows::C, Rows::S, Rows::a, Rows::sq, Rows::buffer, Rows::window, Rows::load;
@@ -183,6 +181,7 @@ struct ForwardChannelsFirst : ChannelsFirstRows<kRelu, scalar_t, acc_t> {
 
 template <bool kRelu, Power kPower, typename scalar_t, typename acc_t>
 struct BackwardChannelsFirst : ChannelsFirstRows<kRelu, scalar_t, acc_t> {
+  static constexpr int64_t kRings = 4;  // a, sq, gp, t
   using Rows = ChannelsFirstRows<kRelu, scalar_t, acc_t>;
   using Rows::prm, Rows::C, Rows::S, Rows::a, Rows::sq, Rows::buffer, Rows::window, Rows::load;
   Ring<acc_t> gp, t;
@@ -304,10 +303,11 @@ int64_t grain_for(int64_t elements_per_item) {
   return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, elements_per_item));
 }
 
-// Channels-first work items: (batch, tile of at most kTile positions).
+// Channels-first work items: (batch, tile of `tile` positions; the last one
+// of a plane may be shorter).
 struct Tiling {
   int64_t tile, tiles_per_image;
-  explicit Tiling(int64_t S) : tile(std::min(S, kTile)), tiles_per_image((S + kTile - 1) / kTile) {}
+  Tiling(int64_t S, int64_t tile_) : tile(tile_), tiles_per_image((S + tile_ - 1) / tile_) {}
   int64_t offset(int64_t item, int64_t stride_batch) const {
     return (item / tiles_per_image) * stride_batch + (item % tiles_per_image) * tile;
   }
@@ -360,10 +360,12 @@ void run_pass(CpuKernel which, const ChannelView& v, int64_t size, double alpha,
         for (int64_t i = begin; i < end; ++i) kernel((rows + i * C)...);
       });
     } else {
-      const Tiling tiling(S);
+      using Kernel = First<kRelu, kPower, scalar_t, acc_t>;
+      const int64_t min_tiles = (4 * at::get_num_threads() + v.batch - 1) / v.batch;
+      const Tiling tiling(S, lrn::tile_positions<acc_t>(S, Kernel::kRings, prm.ring_slots(C), min_tiles));
       const int64_t items = v.batch * tiling.tiles_per_image;
       at::parallel_for(0, items, grain_for(C * tiling.tile), [&](int64_t begin, int64_t end) {
-        First<kRelu, kPower, scalar_t, acc_t> kernel(prm, C, S, tiling.tile);
+        Kernel kernel(prm, C, S, tiling.tile);
         for (int64_t i = begin; i < end; ++i) {
           const int64_t offset = tiling.offset(i, v.stride_batch);
           kernel((rows + offset)..., tiling.length(i, S));
