@@ -224,7 +224,6 @@ int64_t input_rows_per_band(const BatchPoolGeometry& g) {
   return std::min(b, g.H);
 }
 
-constexpr int64_t kTile = 256;  // positions per LRN tile (rings stay in L1)
 
 // Stores a block of pooled maxima m and positions p (exact small integers in
 // the compute type) as scalar_t / index_t. float + SSE: direct vector stores,
@@ -309,7 +308,7 @@ struct ForwardNCHW {
   const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
   std::vector<acc_t> buf;  // C x rows x W, rows phase-major
-  int64_t tile_rows;       // rows per LRN tile: about kTile positions, the rings in L1
+  int64_t tile_rows;       // rows per LRN tile (lrn::tile_positions: the ring in L1)
   Ring<acc_t> sq;
   std::vector<const acc_t*> window;
   std::vector<int64_t> colmap;   // column iw -> position in a buffer row
@@ -321,7 +320,10 @@ struct ForwardNCHW {
   ForwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_),
         prm(prm_),
-        tile_rows(std::max<int64_t>(1, kTile / g_.W)),
+        tile_rows(std::max<int64_t>(
+            1, lrn::tile_positions<acc_t>(band_input_rows(g_, band) * g_.W, /*rings=*/1, prm_.ring_slots(g_.C),
+                                          /*min_tiles=*/1) /
+                   g_.W)),
         sq(prm_.ring_slots(g_.C), tile_rows * g_.W),
         window(prm_.window) {
     max_rows = band_input_rows(g, band);
@@ -411,27 +413,23 @@ struct ForwardNCHW {
     }
   }
 
-  // One input row into phase-major order (stride 2, float: SSE deinterleave).
+  // One input row into phase-major order (float, stride 2: deinterleave_row).
   AF_INLINE void load_row(const scalar_t* src, acc_t* dst) {
-    int64_t iw = 0;
-#if defined(__SSE2__)
     if constexpr (std::is_same_v<scalar_t, float>) {
       if (g.sW == 2) {
-        const int64_t half = (g.W + 1) / 2;
-        for (; iw + 8 <= g.W; iw += 8) {
-          const __m128 lo4 = _mm_loadu_ps(src + iw), hi4 = _mm_loadu_ps(src + iw + 4);
-          _mm_storeu_ps(dst + iw / 2, _mm_shuffle_ps(lo4, hi4, _MM_SHUFFLE(2, 0, 2, 0)));
-          _mm_storeu_ps(dst + half + iw / 2, _mm_shuffle_ps(lo4, hi4, _MM_SHUFFLE(3, 1, 3, 1)));
+        switch (pooling) {
+#if AF_LRN_MULTI_TARGET
+          case CpuIsa::kAvx512:
+            return avx512::deinterleave_row(src, dst, g.W);
+          case CpuIsa::kAvx2:
+            return avx2::deinterleave_row(src, dst, g.W);
+#endif
+          default:
+            return base::deinterleave_row(src, dst, g.W);
         }
-        // The last columns by parity: through the colmap lookup, a load the
-        // store waits on, the 7-column tail of a 55-column row took 40 % as
-        // many profile samples as the vector loop over the 48 before it.
-        for (; iw < g.W; ++iw) dst[(iw & 1) * half + iw / 2] = src[iw];
-        return;
       }
     }
-#endif
-    for (; iw < g.W; ++iw) dst[colmap[iw]] = static_cast<acc_t>(src[iw]);
+    for (int64_t iw = 0; iw < g.W; ++iw) dst[colmap[iw]] = static_cast<acc_t>(src[iw]);
   }
 
   void scalar_window(const acc_t* rowp, int64_t i_lo, int64_t i_hi, int64_t ow, scalar_t* o, index_t* argmax) {
@@ -599,7 +597,7 @@ struct BackwardNCHW {
         prm(prm_),
         pt(g_),
         gbuf(g_.C * band * g_.W),
-        tile(std::min<int64_t>(kTile, band * g_.W)),
+        tile(lrn::tile_positions<acc_t>(band * g_.W, /*rings=*/4, prm_.ring_slots(g_.C), /*min_tiles=*/1)),
         a(prm_.ring_slots(g_.C), tile),
         sq(prm_.ring_slots(g_.C), tile),
         gp(prm_.ring_slots(g_.C), tile),
@@ -646,8 +644,8 @@ struct BackwardNCHW {
       round_to_storage<scalar_t>(gc, L);
     };
     // relu_lrn backward over the band's positions (contiguous per channel),
-    // in tiles of at most kTile positions: the four rings (4 x 2^m x tile
-    // values) stay in L1. Whole-band tiles (L2-resident rings) ran 1.2x slower.
+    // in tiles (lrn::tile_positions) whose four rings stay in L1. Whole-band
+    // tiles (L2-resident rings) ran 1.2x slower.
     for (int64_t t0 = 0; t0 < L; t0 += tile) {
       const int64_t n = std::min(tile, L - t0);
       const scalar_t* xs = x_n + lo * W + t0;
