@@ -58,7 +58,6 @@
 
 #include "../pool_geometry.h"
 #include "cpu_isa.h"
-#include "max_pool2d_rows.h"
 #include "output_allocator.h"
 
 #include <algorithm>
@@ -355,18 +354,6 @@ inline CpuIsa simd_isa() {
 #endif
 
 }  // namespace
-
-void max_pool2d_k3s2_rows(const float* rows, float* out, uint8_t* argmax, int64_t H, int64_t W, int64_t OH,
-                          int64_t OW, int64_t pH, int64_t pW, int64_t oh_begin, int64_t oh_end,
-                          MaxPoolK3s2Scratch& scratch) {
-  const PoolPlaneGeometry g{3, 3, 2, 2, pH, pW, 1, 1, H, W, OH, OW};
-  const int64_t band = oh_end - oh_begin;
-  scratch.hv.resize((2 * band + 1) * OW);
-  scratch.hp.resize((2 * band + 1) * OW);
-  scratch.pt.resize(band * OW);
-  AF_SIMD(fwd_k3s2_rows_float)(rows, out, argmax, g, oh_begin, oh_end, scratch.hv.data(), scratch.hp.data(),
-                               scratch.pt.data());
-}
 
 // ===========================================================================
 std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(

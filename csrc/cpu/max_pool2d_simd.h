@@ -24,9 +24,7 @@ constexpr int kSimdBytes = AF_SIMD_BYTES;
 // both) in the plane buffer pt and narrowed to uint8 in one pass at the end.
 // Scratch per thread: hv, hp: rows * OW, pt: OH * OW elements (L1/L2-sized
 // for AlexNet planes). half/bfloat16 (and non-GCC builds) run the same
-// algorithm with scalar loops. `in` points at the plane's input row r_lo, the
-// first that output row oh_begin reads (relu_lrn_max_pool2d passes a band of
-// LRN values that holds only the rows [r_lo, r_hi) its outputs read).
+// algorithm with scalar loops.
 template <typename scalar_t, typename index_t, bool kArg, int kBytes>
 AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
                                         scalar_t* __restrict out,
@@ -53,7 +51,7 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
 
   // Pass 1: horizontal fold of each used input row.
   for (int64_t r = r_lo; r < r_hi; ++r) {
-    const scalar_t* __restrict x = in + (r - r_lo) * W;
+    const scalar_t* __restrict x = in + r * W;
     acc* __restrict v_out = hv + (r - r_lo) * OW;
     pos* __restrict p_out = hp + (r - r_lo) * OW;
     if (prefetch_next) {
@@ -198,7 +196,7 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
         if (kPos)
           p = t2 ? p2[ow] + 6 : (t1 ? p1[ow] + 3 : p0[ow]);
         o[ow] = out_value<scalar_t>(m, [&] {
-          return in + (r0 - r_lo + p / 3) * W + 2 * ow - pW + p % 3;
+          return in + (r0 + p / 3) * W + 2 * ow - pW + p % 3;
         });
         if (kArg) a[ow] = p;
       }
@@ -221,7 +219,7 @@ AF_INLINE void fwd_nchw_k3s2_plane_impl(const scalar_t* __restrict in,
         if (kPos)
           p = hp[(r0 + i_win - r_lo) * OW + ow] + 3 * static_cast<pos>(i_win);
         o[ow] = out_value<scalar_t>(m, [&] {
-          return in + (r0 - r_lo + p / 3) * W + 2 * ow - pW + p % 3;
+          return in + (r0 + p / 3) * W + 2 * ow - pW + p % 3;
         });
         if (kArg) a[ow] = p;
       }
@@ -559,29 +557,16 @@ void fwd_k3s2_planes(const scalar_t* x, scalar_t* out, index_t* argmax,
     for (int64_t oh = 0; oh < g.OH; oh += band) {
       const int64_t oh_end = std::min(g.OH, oh + band);
       const bool prefetch = whole_planes && pl + 1 < e;
-      const scalar_t* rows = x + pl * in_plane + std::max<int64_t>(0, 2 * oh - g.pH) * g.W;
       if (argmax)
         fwd_nchw_k3s2_plane_impl<scalar_t, index_t, true, kSimdBytes>(
-            rows, out + pl * out_plane, argmax + pl * out_plane, g,
+            x + pl * in_plane, out + pl * out_plane, argmax + pl * out_plane, g,
             oh, oh_end, hv.data(), hp.data(), pt.data(), prefetch);
       else
         fwd_nchw_k3s2_plane_impl<scalar_t, index_t, false, kSimdBytes>(
-            rows, out + pl * out_plane, nullptr, g, oh, oh_end,
+            x + pl * in_plane, out + pl * out_plane, nullptr, g, oh, oh_end,
             hv.data(), hp.data(), pt.data(), prefetch);
     }
   }
-}
-
-// Forward, NCHW, 3x3 / stride 2, float32: output rows [oh_begin, oh_end) of
-// one plane from its input rows at `rows` (max_pool2d_k3s2_rows).
-inline void fwd_k3s2_rows_float(const float* rows, float* out, uint8_t* argmax, const PoolPlaneGeometry& g,
-                                int64_t oh_begin, int64_t oh_end, float* hv, int32_t* hp, int32_t* pt) {
-  if (argmax)
-    fwd_nchw_k3s2_plane_impl<float, uint8_t, true, kSimdBytes>(rows, out, argmax, g, oh_begin, oh_end, hv, hp, pt,
-                                                                 false);
-  else
-    fwd_nchw_k3s2_plane_impl<float, uint8_t, false, kSimdBytes>(rows, out, nullptr, g, oh_begin, oh_end, hv, hp, pt,
-                                                                  false);
 }
 
 // Forward, NHWC, any geometry: output rows r = n * OH + oh in [b, e).

@@ -20,9 +20,7 @@
 // (kH - sH) rows shared with the next band are computed twice. NCHW: the LRN
 // runs channel by channel over the band's positions (vectorised along the
 // positions, a ring of the last channels' squares as in relu_lrn_kernel.cpp);
-// float32 3x3 / stride-2 windows (AlexNet's) are pooled from the buffer in
-// natural column order by max_pool2d's own 3x3/2 kernel (max_pool2d_rows.h).
-// Other windows: each buffer row stores its columns "phase-major" (all columns w with
+// each buffer row stores its columns "phase-major" (all columns w with
 // w % sW == 0, then w % sW == 1, ...): column j of the window of output ow is
 // then at phase_off[(j - pW) mod sW] + ow + floor((j - pW) / sW), i.e. unit
 // stride in ow, so interior windows are pooled with SIMD over ow and no
@@ -55,7 +53,6 @@
 
 #include "../pool_geometry.h"
 #include "lrn_rows.h"
-#include "max_pool2d_rows.h"
 #include "output_allocator.h"
 
 #include <algorithm>
@@ -319,15 +316,6 @@ struct ForwardNCHW {
   std::vector<int64_t> jofs;     // window column j -> offset + ow in a buffer row
   int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
   CpuIsa pooling;                // the interior rows' variant
-  // float32 with AlexNet's 3x3 / stride-2 window: the buffer rows keep the
-  // natural column order, the LRN reads x directly, and the channels are
-  // pooled by max_pool2d's own 3x3/2 kernel (max_pool2d_rows.h: a horizontal
-  // fold of each input row, shared by the two output rows that read it, then
-  // a vertical one). Against the phase-major load and the 9-value folds of the
-  // general path: 0.29-0.31 against 0.35-0.47 ns per element at batch 4 (in
-  // cache), 2.97-3.06 against 3.30-3.46 ms at norm2, batch 32.
-  bool natural;
-  MaxPoolK3s2Scratch k3s2;
 
   ForwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_),
@@ -341,8 +329,6 @@ struct ForwardNCHW {
     max_rows = band_input_rows(g, band);
     buf.resize(g.C * max_rows * g.W);
     pooling = pooling_isa<scalar_t>(/*channels_last=*/false, g);
-    natural = std::is_same_v<scalar_t, float> && (!kArg || std::is_same_v<index_t, uint8_t>) && g.kH == 3 &&
-              g.kW == 3 && g.sH == 2 && g.sW == 2;
     // Phase ph (the columns w % sW == ph) starts at phase_off[ph]. Phases at or past W
     // hold no column and start at W, so only min(sW, W) + 1 offsets are stored: a
     // stride far beyond the row (2**31 - 1 is valid) costs no memory or time.
@@ -354,7 +340,7 @@ struct ForwardNCHW {
     colmap.resize(g.W);
     column_of_slot.resize(g.W);
     for (int64_t iw = 0; iw < g.W; ++iw) {
-      colmap[iw] = natural ? iw : phase_start(iw % g.sW) + iw / g.sW;
+      colmap[iw] = phase_start(iw % g.sW) + iw / g.sW;
       column_of_slot[colmap[iw]] = iw;
     }
     jofs.resize(g.kW);
@@ -388,9 +374,6 @@ struct ForwardNCHW {
       const auto load = [&](int64_t c) {
         const scalar_t* xs = x_n + c * H * W + (lo + r0) * W;  // the tile's rows, contiguous
         if (c + kPrefetchChannels < C) prefetch_row(xs + kPrefetchChannels * H * W, n);
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          if (natural) return lrn::activation_row</*kRelu=*/true>(xs, b + c * L + t0, sq[c], n);
-        }
         for (int64_t r = r0; r < r1; ++r, xs += W) load_row(xs, b + c * L + r * W);
         activation_row(b + c * L + t0, sq[c], n);
       };
@@ -414,17 +397,6 @@ struct ForwardNCHW {
       }
     }
     // 2. Pool.
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (natural) {
-        for (int64_t c = 0; c < C; ++c) {
-          uint8_t* positions = nullptr;
-          if constexpr (kArg && std::is_same_v<index_t, uint8_t>) positions = argmax_n + c * g.OH * g.OW;
-          max_pool2d_k3s2_rows(b + c * L, out_n + c * g.OH * g.OW, positions, H, W, g.OH, g.OW, g.pH, g.pW, oh0,
-                               oh1, k3s2);
-        }
-        return;
-      }
-    }
     for (int64_t c = 0; c < C; ++c) {
       const acc_t* plane = b + c * L;
       for (int64_t oh = oh0; oh < oh1; ++oh) {
