@@ -165,6 +165,23 @@ inline int64_t tile_positions(int64_t S, int64_t rings, int64_t slots, int64_t m
   return (S + tiles - 1) / tiles;
 }
 
+// Rows of the last `slots` channels of a tile (Params::ring_slots): channel c
+// lives in slot c % slots until channel c + slots replaces it. The slots of all C channels
+// are looked up, not computed: a division per access would cost more than the
+// arithmetic of a short row, and rounding the slot count up to a power of two
+// (a mask) makes the backward pass's four rings spill out of L1.
+template <typename T>
+struct Ring {
+  std::vector<T> data;
+  std::vector<T*> row_of_channel;
+  Ring(int64_t slots, int64_t tile, int64_t C) : data(slots * tile), row_of_channel(C) {
+    for (int64_t c = 0; c < C; ++c) row_of_channel[c] = data.data() + (c % slots) * tile;
+  }
+  Ring(const Ring&) = delete;  // row_of_channel points into data
+  Ring& operator=(const Ring&) = delete;
+  T* operator[](int64_t c) const { return row_of_channel[c]; }
+};
+
 // ---------------------------------------------------------------------------
 // Base vector types: Scalar<T> (one lane; double, and the last positions of a
 // row) and Floats<K> (K SSE2 registers). GCC does not vectorise the row loops

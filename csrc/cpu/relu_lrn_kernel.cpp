@@ -62,6 +62,7 @@ using lrn::kPrefetchChannels;
 using lrn::prefetch_row;
 using lrn::Params;
 using lrn::Power;
+using lrn::Ring;
 
 // ---------------------------------------------------------------------------
 // Conversions between the storage type and the compute type, for half and
@@ -106,24 +107,6 @@ inline void finish_row(const acc_t* buffer, scalar_t* dst, int64_t n) {
 
 // ---------------------------------------------------------------------------
 // Channels-first: tiles of `tile` spatial positions, walked channel by channel
-
-
-// Rows of the last `slots` channels of a tile (Params::ring_slots): channel c
-// lives in slot c % slots until channel c + slots replaces it. The slots of all C channels
-// are looked up, not computed: a division per access would cost more than the
-// arithmetic of a short row, and rounding the slot count up to a power of two
-// (a mask) makes the backward pass's four rings spill out of L1.
-template <typename T>
-struct Ring {
-  std::vector<T> data;
-  std::vector<T*> row_of_channel;
-  Ring(int64_t slots, int64_t tile, int64_t C) : data(slots * tile), row_of_channel(C) {
-    for (int64_t c = 0; c < C; ++c) row_of_channel[c] = data.data() + (c % slots) * tile;
-  }
-  Ring(const Ring&) = delete;  // row_of_channel points into data
-  Ring& operator=(const Ring&) = delete;
-  T* operator[](int64_t c) const { return row_of_channel[c]; }
-};
 
 // What both channels-first passes keep: rings of the activations a and the
 // squares sq (load fills channel c), a conversion buffer and the window's rows.

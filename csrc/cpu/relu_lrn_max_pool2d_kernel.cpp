@@ -87,6 +87,7 @@ using lrn::kPrefetchChannels;
 using lrn::prefetch_row;
 using lrn::Params;
 using lrn::Power;
+using lrn::Ring;
 using lrn::Scalar;
 
 // The LRN rows of this file always apply the ReLU; activation_row works in
@@ -123,20 +124,6 @@ AF_INLINE void fold(Floats<K> v, Floats<K>& m, Floats<K>& p, float pos) {
   }
 }
 #endif
-
-// Rows of the last 2^m >= size channels: channel c in slot c & mask.
-template <typename T>
-struct Ring {
-  std::vector<T> data;
-  int64_t mask, tile;
-  Ring(int64_t size, int64_t tile_) : mask(slots(size) - 1), tile(tile_) { data.resize(slots(size) * tile); }
-  T* operator[](int64_t c) { return data.data() + (c & mask) * tile; }
-  static int64_t slots(int64_t size) {
-    int64_t n = 1;
-    while (n < size) n *= 2;
-    return n;
-  }
-};
 
 // ---------------------------------------------------------------------------
 // Geometry
@@ -307,27 +294,27 @@ struct ForwardNCHW {
   using acc_t = at::opmath_type<scalar_t>;
   const BatchPoolGeometry& g;
   const Params<acc_t>& prm;
-  std::vector<acc_t> buf;  // C x rows x W, rows phase-major
+  int64_t max_rows;        // input rows a band reads (at most)
+  std::vector<acc_t> buf;  // C x max_rows x W, rows phase-major
   int64_t tile_rows;       // rows per LRN tile (lrn::tile_positions: the ring in L1)
   Ring<acc_t> sq;
   std::vector<const acc_t*> window;
   std::vector<int64_t> colmap;   // column iw -> position in a buffer row
   std::vector<int64_t> column_of_slot;  // its inverse
   std::vector<int64_t> jofs;     // window column j -> offset + ow in a buffer row
-  int64_t max_rows, ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
+  int64_t ow_a, ow_b;  // interior outputs [ow_a, ow_b): all columns in bounds
   CpuIsa pooling;                // the interior rows' variant
 
   ForwardNCHW(const BatchPoolGeometry& g_, const Params<acc_t>& prm_, int64_t band)
       : g(g_),
         prm(prm_),
+        max_rows(band_input_rows(g_, band)),
+        buf(g_.C * max_rows * g_.W),
         tile_rows(std::max<int64_t>(
-            1, lrn::tile_positions<acc_t>(band_input_rows(g_, band) * g_.W, /*rings=*/1, prm_.ring_slots(g_.C),
-                                          /*min_tiles=*/1) /
+            1, lrn::tile_positions<acc_t>(max_rows * g_.W, /*rings=*/1, prm_.ring_slots(g_.C), /*min_tiles=*/1) /
                    g_.W)),
-        sq(prm_.ring_slots(g_.C), tile_rows * g_.W),
+        sq(prm_.ring_slots(g_.C), tile_rows * g_.W, g_.C),
         window(prm_.window) {
-    max_rows = band_input_rows(g, band);
-    buf.resize(g.C * max_rows * g.W);
     pooling = pooling_isa<scalar_t>(/*channels_last=*/false, g);
     // Phase ph (the columns w % sW == ph) starts at phase_off[ph]. Phases at or past W
     // hold no column and start at W, so only min(sW, W) + 1 offsets are stored: a
@@ -598,10 +585,10 @@ struct BackwardNCHW {
         pt(g_),
         gbuf(g_.C * band * g_.W),
         tile(lrn::tile_positions<acc_t>(band * g_.W, /*rings=*/4, prm_.ring_slots(g_.C), /*min_tiles=*/1)),
-        a(prm_.ring_slots(g_.C), tile),
-        sq(prm_.ring_slots(g_.C), tile),
-        gp(prm_.ring_slots(g_.C), tile),
-        t(prm_.ring_slots(g_.C), tile),
+        a(prm_.ring_slots(g_.C), tile, g_.C),
+        sq(prm_.ring_slots(g_.C), tile, g_.C),
+        gp(prm_.ring_slots(g_.C), tile, g_.C),
+        t(prm_.ring_slots(g_.C), tile, g_.C),
         xbuf(tile),
         window(prm_.window) {}
 
