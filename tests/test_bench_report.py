@@ -169,6 +169,15 @@ def _pytest_benchmark_json(medians, iqr=None):
                 datetime="today", benchmarks=benchmarks)
 
 
+def _cpu_targets_rows(path, run):
+    """benches/cpu_targets.py's table for `run` (written to `path`): target name -> its row."""
+    path.write_text(json.dumps(run))
+    done = subprocess.run([sys.executable, str(ROOT / "benches" / "cpu_targets.py"), str(path)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    return {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+
+
 def test_cpu_targets_computes_each_ratio_from_the_run(tmp_path):
     m = {("copy", "norm1", "forward", "copy"): 1.0, ("relu_lrn", "norm1", "forward", "cpu"): 1.4,
          ("copy", "norm2", "forward", "copy"): 1.0, ("relu_lrn", "norm2", "forward", "cpu"): 1.8}
@@ -185,12 +194,7 @@ def test_cpu_targets_computes_each_ratio_from_the_run(tmp_path):
     m[("alexnet-paper", None, "forward_backward", "fast")] = 1.0
     m[("alexnet-paper", None, "forward_backward", "reference")] = 1.5
     noisy = {("copy", "norm1", "forward", "copy"): 0.5}
-    path = tmp_path / "run.json"
-    path.write_text(json.dumps(_pytest_benchmark_json(m, noisy)))
-    done = subprocess.run([sys.executable, str(ROOT / "benches" / "cpu_targets.py"), str(path)], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    rows = _cpu_targets_rows(tmp_path / "run.json", _pytest_benchmark_json(m, noisy))
     assert "1.40x | yes (unreliable: spread copy norm1 forward 50%)" in rows["relu_lrn forward <= 1.5x copy (norm1)"]
     assert "1.80x | no |" in rows["relu_lrn forward <= 1.7x copy (norm2)"]
     assert "0.70x | yes |" in rows["fused <= 0.8x relu_lrn + max_pool2d (norm1+pool1, forward)"]
@@ -205,12 +209,7 @@ def test_cpu_targets_names_what_a_partial_run_lacks(tmp_path):
     # timing says which one, and the others are still computed.
     m = {("copy", "norm1", "forward", "copy"): 1.0, ("relu_lrn", "norm1", "forward", "cpu"): 1.2,
          ("relu_lrn", "norm2", "forward", "cpu"): 1.0}
-    path = tmp_path / "partial.json"
-    path.write_text(json.dumps(_pytest_benchmark_json(m)))
-    done = subprocess.run([sys.executable, str(ROOT / "benches" / "cpu_targets.py"), str(path)], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    rows = _cpu_targets_rows(tmp_path / "partial.json", _pytest_benchmark_json(m))
     assert "1.20x | yes |" in rows["relu_lrn forward <= 1.5x copy (norm1)"]
     assert "not in this run: copy norm2 forward copy | - |" in rows["relu_lrn forward <= 1.7x copy (norm2)"]
     fused = rows["fused <= 0.8x relu_lrn + max_pool2d (norm1+pool1, forward)"]
